@@ -1,0 +1,1 @@
+"""Scanner analysis: boundaries, parameters, isolation, security."""

@@ -1,0 +1,240 @@
+"""Batched appends off the hot path: a bounded queue drained by one writer thread.
+
+Producers (actors on the engine thread) hand events to :meth:`EventWriter.put`, which
+only enqueues. The writer thread appends a batch when ``max_batch`` events are waiting
+or when the oldest waiting event is ``max_delay_ms`` old, whichever comes first.
+
+A full queue never drops anything: the producer blocks (``OverflowPolicy.BLOCK``), or
+gets :class:`WriterFullError` at once and keeps its event (``OverflowPolicy.RAISE``).
+If the store fails, the writer stops, keeps every event it could not write
+(:meth:`EventWriter.unwritten`) and raises :class:`WriterFailedError` to producers.
+"""
+
+import enum
+import queue
+import threading
+import time
+from collections.abc import Iterable
+
+import msgspec
+
+from tapereader.core.events import DomainEvent
+from tapereader.core.store import EventStore
+
+
+class OverflowPolicy(enum.Enum):
+    """What :meth:`EventWriter.put` does when the queue is full."""
+
+    BLOCK = "block"
+    RAISE = "raise"
+
+
+class WriterConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How the writer batches and how it treats a full queue."""
+
+    max_batch: int = 2000
+    max_delay_ms: float = 50.0
+    capacity: int = 100_000
+    overflow: OverflowPolicy = OverflowPolicy.BLOCK
+
+
+DEFAULT_CONFIG = WriterConfig()
+
+
+class WriterError(Exception):
+    """Base of the writer's errors."""
+
+
+class WriterFullError(WriterError):
+    """The queue is full and the policy is RAISE; the event was not taken."""
+
+
+class WriterFailedError(WriterError):
+    """The store failed; the writer stopped and kept what it could not write."""
+
+
+class WriterStats(msgspec.Struct, frozen=True):
+    """Counters since the writer started."""
+
+    written: int
+    duplicates: int
+    batches: int
+    queued: int
+    blocked_puts: int
+    blocked_s: float
+
+
+_STOP = object()
+
+
+class EventWriter:
+    """Appends events to an :class:`EventStore` in batches from a background thread."""
+
+    def __init__(self, store: EventStore, config: WriterConfig = DEFAULT_CONFIG) -> None:
+        if config.max_batch < 1 or config.capacity < 1 or config.max_delay_ms < 0:
+            raise ValueError(f"invalid writer config: {config}")
+        self._store = store
+        self._config = config
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=config.capacity)
+        self._done = threading.Condition()
+        self._accepted = 0  # events taken by put (guarded by _done)
+        self._settled = 0  # events written or found to be duplicates
+        self._written = 0
+        self._duplicates = 0
+        self._batches = 0
+        self._blocked_puts = 0
+        self._blocked_s = 0.0
+        self._failure: BaseException | None = None
+        self._unwritten: list[DomainEvent] = []
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="tapereader-writer", daemon=True)
+        self._thread.start()
+
+    # --- producer side -----------------------------------------------------------------
+
+    def put(self, event: DomainEvent, *, timeout_s: float | None = None) -> None:
+        """Queue one event; blocks or raises on a full queue as the policy says."""
+        self._check_usable()
+        with self._done:
+            self._accepted += 1
+        try:
+            self._queue.put_nowait(event)
+            return
+        except queue.Full:
+            if self._config.overflow is OverflowPolicy.RAISE:
+                self._retract()
+                raise WriterFullError(
+                    f"event writer queue full ({self._config.capacity} events); event not taken"
+                ) from None
+        started = time.perf_counter()
+        try:
+            self._queue.put(event, timeout=timeout_s)
+        except queue.Full:
+            self._retract()
+            raise WriterFullError(
+                f"event writer queue stayed full for {timeout_s} s; event not taken"
+            ) from None
+        finally:
+            with self._done:
+                self._blocked_puts += 1
+                self._blocked_s += time.perf_counter() - started
+
+    def put_many(self, events: Iterable[DomainEvent]) -> None:
+        """Queue several events in order."""
+        for event in events:
+            self.put(event)
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until every event put so far is stored (or was already stored)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._done:
+            target = self._accepted
+            while self._settled < target:
+                self._raise_if_failed()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(
+                        f"flush: {target - self._settled} events still unwritten after "
+                        f"{timeout_s} s"
+                    )
+                self._done.wait(remaining if remaining is not None else 0.5)
+            self._raise_if_failed()
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Write what is queued, then stop the thread; raises if the store failed."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)  # after the queued events: they are written first
+        self._thread.join(timeout_s)
+        self._raise_if_failed()
+
+    def __enter__(self) -> "EventWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> WriterStats:
+        """Counters since start."""
+        return WriterStats(
+            written=self._written,
+            duplicates=self._duplicates,
+            batches=self._batches,
+            queued=self._queue.qsize(),
+            blocked_puts=self._blocked_puts,
+            blocked_s=self._blocked_s,
+        )
+
+    def unwritten(self) -> list[DomainEvent]:
+        """After a failure: every event taken but not stored, in order, for a retry.
+
+        Complete once :meth:`close` has returned (the thread drains the queue first).
+        """
+        with self._done:
+            return list(self._unwritten)
+
+    def _retract(self) -> None:
+        with self._done:
+            self._accepted -= 1
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise WriterError("event writer is closed")
+        with self._done:
+            self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise WriterFailedError(
+                f"event writer stopped: {self._failure}; {len(self._unwritten)} events kept "
+                "unwritten (see unwritten())"
+            ) from self._failure
+
+    # --- writer thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            batch, stopping = self._next_batch()
+            if batch:
+                self._write(batch)
+            if stopping:
+                return
+
+    def _next_batch(self) -> tuple[list[DomainEvent], bool]:
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch: list[DomainEvent] = [first]  # type: ignore[list-item]
+        deadline = time.monotonic() + self._config.max_delay_ms / 1000
+        while len(batch) < self._config.max_batch:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return batch, True
+            batch.append(item)  # type: ignore[arg-type]
+        return batch, False
+
+    def _write(self, batch: list[DomainEvent]) -> None:
+        if self._failure is not None:
+            # Once failed, keep draining so blocked producers wake up, and keep
+            # everything for the caller: nothing taken is ever dropped.
+            with self._done:
+                self._unwritten.extend(batch)
+            return
+        try:
+            result = self._store.append(batch)
+        except BaseException as exc:  # kept, re-raised to producers
+            with self._done:
+                self._unwritten.extend(batch)
+                self._failure = exc
+                self._done.notify_all()
+            return
+        with self._done:
+            self._written += len(result.positions)
+            self._duplicates += len(result.duplicates)
+            self._batches += 1
+            self._settled += len(batch)
+            self._done.notify_all()
