@@ -124,8 +124,9 @@ class EventStore:
         lock_timeout_s: float = 5.0,
         retry: RetryPolicy = DEFAULT_RETRY,
         synchronous: Synchronous = "FULL",
+        create: bool = True,
     ) -> Self:
-        """Open (creating when missing) a store from a path or URL.
+        """Open a store from a path or URL; ``create=False`` refuses a missing SQLite file.
 
         ``events.db`` or ``sqlite:///events.db`` is SQLite; ``postgresql://user@host:port/db``
         is PostgreSQL, with the password in the URL or in ``PGPASSWORD``.
@@ -135,6 +136,8 @@ class EventStore:
         if text.startswith(("postgresql://", "postgres://")):
             return cls._open_postgres(text, lock_timeout_s=lock_timeout_s, retry=retry)
         path = Path(text.removeprefix("sqlite:///").removeprefix("sqlite://"))
+        if not create and not path.is_file():
+            raise EventStoreError(f"{path}: no event store there")
         return cls._open_sqlite(
             path, lock_timeout_s=lock_timeout_s, retry=retry, synchronous=synchronous
         )

@@ -57,7 +57,14 @@ class PostgresServer:
             shutil.chown(self.base, "postgres", "postgres")
         data = self.base / "data"
         self._run(
-            str(bindir / "initdb"), "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8",
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            self.user,
+            "--auth=trust",
+            "-E",
+            "UTF8",
             "--no-sync",
         )
         options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1"
@@ -65,8 +72,17 @@ class PostgresServer:
             # Tests prove behaviour, not durability across power cuts: skip fsync.
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
-            str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
-            "-l", str(self.base / "server.log"), "-w", "-t", "60", "start",
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(self.base / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         self._wait_ready()
         return self
@@ -106,7 +122,14 @@ class PostgresServer:
         bindir = find_pg_bin()
         try:
             if bindir is not None and (self.base / "data" / "postmaster.pid").exists():
-                self._run(str(bindir / "pg_ctl"), "-D", str(self.base / "data"), "-m", "fast",
-                          "-w", "stop")
+                self._run(
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(self.base / "data"),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                )
         finally:
             shutil.rmtree(self.base, ignore_errors=True)

@@ -24,9 +24,17 @@ def signals(n: int, *, ts: int = T0, instrument_id: str = INSTR) -> list[SignalG
     """``n`` signals one millisecond apart."""
     return [
         SignalGenerated(
-            ts_event=ts + i * 10**6, ts_init=ts + i * 10**6 + 1, source=RUN,
-            instrument_id=instrument_id, model_version="m1", feature_spec_hash="h",
-            horizon="50 events", p_up=0.5, p_down=0.25, p_flat=0.25, confidence=(i % 100) / 100,
+            ts_event=ts + i * 10**6,
+            ts_init=ts + i * 10**6 + 1,
+            source=RUN,
+            instrument_id=instrument_id,
+            model_version="m1",
+            feature_spec_hash="h",
+            horizon="50 events",
+            p_up=0.5,
+            p_down=0.25,
+            p_flat=0.25,
+            confidence=(i % 100) / 100,
         )
         for i in range(n)
     ]
@@ -79,8 +87,8 @@ class EventStoreContract:
         btc_day1 = signals(30)
         eth_day1 = signals(20, instrument_id="ETHUSDT-PERP.BINANCE")
         btc_day2 = signals(10, ts=T0 + DAY)
-        mixed = [e for trio in zip(btc_day1, eth_day1 + [None] * 10, btc_day2 + [None] * 20, strict=True)
-                 for e in trio if e is not None]
+        padded = zip(btc_day1, eth_day1 + [None] * 10, btc_day2 + [None] * 20, strict=True)
+        mixed = [e for trio in padded for e in trio if e is not None]
         store.append(mixed)
         stream = f"signals/{INSTR}/2024-08-08"
         got = list(store.read_stream(stream, page_size=7))

@@ -30,9 +30,7 @@ def for_type(t: mi.Type) -> st.SearchStrategy[object]:
     """A strategy producing valid values of one msgspec type."""
     match t:
         case mi.IntType():
-            return st.integers(
-                min_value=t.ge if t.ge is not None else -_INT64, max_value=_INT64
-            )
+            return st.integers(min_value=t.ge if t.ge is not None else -_INT64, max_value=_INT64)
         case mi.FloatType():
             return _float(t)
         case mi.StrType():
@@ -52,9 +50,7 @@ def for_type(t: mi.Type) -> st.SearchStrategy[object]:
         case mi.UnionType():
             return st.one_of([for_type(member) for member in t.types])
         case mi.StructType():
-            return st.builds(
-                t.cls, **{f.name: for_type(f.type) for f in t.fields}
-            )
+            return st.builds(t.cls, **{f.name: for_type(f.type) for f in t.fields})
     raise TypeError(f"no strategy for {t!r}")
 
 

@@ -105,9 +105,17 @@ def test_streams_partition_by_category_key_and_utc_day() -> None:
     src = Source(component="c", run_id="r")
     ts = 1723161599_999_999_999  # 2024-08-08 23:59:59.999999999 UTC
     a = SignalGenerated(
-        ts_event=ts, ts_init=ts, source=src, instrument_id="BTCUSDT-PERP.BINANCE",
-        model_version="m", feature_spec_hash="h", horizon="h", p_up=0.1, p_down=0.1,
-        p_flat=0.8, confidence=0.5,
+        ts_event=ts,
+        ts_init=ts,
+        source=src,
+        instrument_id="BTCUSDT-PERP.BINANCE",
+        model_version="m",
+        feature_spec_hash="h",
+        horizon="h",
+        p_up=0.1,
+        p_down=0.1,
+        p_flat=0.8,
+        confidence=0.5,
     )
     b = msgspec.structs.replace(a, ts_event=ts + 1)
     assert a.stream == "signals/BTCUSDT-PERP.BINANCE/2024-08-08"

@@ -34,7 +34,9 @@ def test_a_url_without_a_database_is_a_clear_error() -> None:
         EventStore.open("postgresql://user:pw@127.0.0.1:5432/")
 
 
-def test_an_unreachable_server_is_a_clear_error_without_the_password(postgres_server: PostgresServer) -> None:
+def test_an_unreachable_server_is_a_clear_error_without_the_password(
+    postgres_server: PostgresServer,
+) -> None:
     dead = f"postgresql://tapereader:secret@127.0.0.1:{postgres_server.port + 1}/tapereader_test"
     with pytest.raises(EventStoreError, match="cannot open the store") as info:
         EventStore.open(dead, retry=RetryPolicy(attempts=2, initial_backoff_s=0.01))
