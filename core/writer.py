@@ -8,6 +8,10 @@ A full queue never drops anything: the producer blocks (``OverflowPolicy.BLOCK``
 gets :class:`WriterFullError` at once and keeps its event (``OverflowPolicy.RAISE``).
 If the store fails, the writer stops, keeps every event it could not write
 (:meth:`EventWriter.unwritten`) and raises :class:`WriterFailedError` to producers.
+
+:meth:`EventWriter.flush` puts a marker in the same FIFO queue: when the writer
+thread reaches it, every event put before it has been appended. So ``put`` is one
+queue operation and needs no shared counters.
 """
 
 import enum
@@ -64,6 +68,13 @@ class WriterStats(msgspec.Struct, frozen=True):
     blocked_s: float
 
 
+class _Flush:
+    """A marker in the queue: set once every event queued before it is appended."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+
+
 _STOP = object()
 
 
@@ -76,9 +87,7 @@ class EventWriter:
         self._store = store
         self._config = config
         self._queue: queue.Queue[object] = queue.Queue(maxsize=config.capacity)
-        self._done = threading.Condition()
-        self._accepted = 0  # events taken by put (guarded by _done)
-        self._settled = 0  # events written or found to be duplicates
+        self._lock = threading.Lock()  # guards the counters producers touch, and _unwritten
         self._written = 0
         self._duplicates = 0
         self._batches = 0
@@ -94,15 +103,15 @@ class EventWriter:
 
     def put(self, event: DomainEvent, *, timeout_s: float | None = None) -> None:
         """Queue one event; blocks or raises on a full queue as the policy says."""
-        self._check_usable()
-        with self._done:
-            self._accepted += 1
+        if self._closed:
+            raise WriterError("event writer is closed")
+        if self._failure is not None:
+            self._raise_if_failed()
         try:
             self._queue.put_nowait(event)
             return
         except queue.Full:
             if self._config.overflow is OverflowPolicy.RAISE:
-                self._retract()
                 raise WriterFullError(
                     f"event writer queue full ({self._config.capacity} events); event not taken"
                 ) from None
@@ -110,12 +119,11 @@ class EventWriter:
         try:
             self._queue.put(event, timeout=timeout_s)
         except queue.Full:
-            self._retract()
             raise WriterFullError(
                 f"event writer queue stayed full for {timeout_s} s; event not taken"
             ) from None
         finally:
-            with self._done:
+            with self._lock:
                 self._blocked_puts += 1
                 self._blocked_s += time.perf_counter() - started
 
@@ -125,20 +133,16 @@ class EventWriter:
             self.put(event)
 
     def flush(self, timeout_s: float | None = None) -> None:
-        """Wait until every event put so far is stored (or was already stored)."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._done:
-            target = self._accepted
-            while self._settled < target:
-                self._raise_if_failed()
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError(
-                        f"flush: {target - self._settled} events still unwritten after "
-                        f"{timeout_s} s"
-                    )
-                self._done.wait(remaining if remaining is not None else 0.5)
-            self._raise_if_failed()
+        """Wait until every event put before this call is stored (or was already stored)."""
+        if self._closed:
+            raise WriterError("event writer is closed")
+        marker = _Flush()
+        self._queue.put(marker, timeout=timeout_s)
+        if not marker.reached.wait(timeout_s):
+            raise TimeoutError(
+                f"flush: events still unwritten after {timeout_s} s ({self._queue.qsize()} queued)"
+            )
+        self._raise_if_failed()
 
     def close(self, timeout_s: float | None = None) -> None:
         """Write what is queued, then stop the thread; raises if the store failed."""
@@ -157,32 +161,23 @@ class EventWriter:
 
     def stats(self) -> WriterStats:
         """Counters since start."""
-        return WriterStats(
-            written=self._written,
-            duplicates=self._duplicates,
-            batches=self._batches,
-            queued=self._queue.qsize(),
-            blocked_puts=self._blocked_puts,
-            blocked_s=self._blocked_s,
-        )
+        with self._lock:
+            return WriterStats(
+                written=self._written,
+                duplicates=self._duplicates,
+                batches=self._batches,
+                queued=self._queue.qsize(),
+                blocked_puts=self._blocked_puts,
+                blocked_s=self._blocked_s,
+            )
 
     def unwritten(self) -> list[DomainEvent]:
         """After a failure: every event taken but not stored, in order, for a retry.
 
         Complete once :meth:`close` has returned (the thread drains the queue first).
         """
-        with self._done:
+        with self._lock:
             return list(self._unwritten)
-
-    def _retract(self) -> None:
-        with self._done:
-            self._accepted -= 1
-
-    def _check_usable(self) -> None:
-        if self._closed:
-            raise WriterError("event writer is closed")
-        with self._done:
-            self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
@@ -195,46 +190,47 @@ class EventWriter:
 
     def _run(self) -> None:
         while True:
-            batch, stopping = self._next_batch()
+            batch, marker, stopping = self._next_batch()
             if batch:
                 self._write(batch)
+            if marker is not None:
+                marker.reached.set()
             if stopping:
                 return
 
-    def _next_batch(self) -> tuple[list[DomainEvent], bool]:
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        batch: list[DomainEvent] = [first]  # type: ignore[list-item]
+    def _next_batch(self) -> tuple[list[DomainEvent], _Flush | None, bool]:
+        """Events up to ``max_batch`` or ``max_delay_ms`` after the first; stops at a marker."""
+        batch: list[DomainEvent] = []
+        item = self._queue.get()
         deadline = time.monotonic() + self._config.max_delay_ms / 1000
-        while len(batch) < self._config.max_batch:
+        while True:
+            if item is _STOP:
+                return batch, None, True
+            if isinstance(item, _Flush):
+                return batch, item, False
+            batch.append(item)  # type: ignore[arg-type]
+            if len(batch) >= self._config.max_batch:
+                return batch, None, False
             try:
                 item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                break
-            if item is _STOP:
-                return batch, True
-            batch.append(item)  # type: ignore[arg-type]
-        return batch, False
+                return batch, None, False
 
     def _write(self, batch: list[DomainEvent]) -> None:
         if self._failure is not None:
             # Once failed, keep draining so blocked producers wake up, and keep
             # everything for the caller: nothing taken is ever dropped.
-            with self._done:
+            with self._lock:
                 self._unwritten.extend(batch)
             return
         try:
             result = self._store.append(batch)
         except BaseException as exc:  # kept, re-raised to producers
-            with self._done:
+            with self._lock:
                 self._unwritten.extend(batch)
                 self._failure = exc
-                self._done.notify_all()
             return
-        with self._done:
+        with self._lock:
             self._written += len(result.positions)
             self._duplicates += len(result.duplicates)
             self._batches += 1
-            self._settled += len(batch)
-            self._done.notify_all()
