@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tapereader import demo, events_cli
+from tapereader import demo, events_cli, ingest_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.register(sub)
     events_cli.register(sub)
+    ingest_cli.register(sub)
     return parser
 
 
