@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= dev,postgres
+EXTRAS ?= dev,postgres,train
 
 .PHONY: install postgres test demo bench lint format clean
 

@@ -1,21 +1,26 @@
 """``tapereader demo``: the main job, as far as the product is built today.
 
-Each step records what it did in the event store (``var/events.db`` unless told
-otherwise), so ``tapereader events stats`` shows the run afterwards. Steps whose
-part is not built yet say so instead of pretending.
+Every step runs on the real data in ``../shared/data/market`` and records what it did in
+the event store (``var/events.db`` unless told otherwise), so ``tapereader events stats``
+shows the run afterwards. Steps whose part is not built yet say so instead of pretending.
 """
 
 import argparse
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from tapereader.core.events import RunCompleted, RunStarted, Source
 from tapereader.core.store import EventStore
 
+DATA = Path("../shared/data/market")  # relative to the project root, where make runs
+DEMO_FILES = [
+    "hftbt_binance-usdm_btcusdt_20240808_rawfeed.gz",
+    "lean_oanda_eurusd_tick_201405",
+]
 NOT_YET = [
-    ("features", "Numba feature kernel and FeatureActor (issue: features)"),
     ("ensemble", "ONNX ensemble, training and the model registry (issue: learning)"),
     ("backtest", "decision, risk, execution and trade-monitor chain (issue: pipeline)"),
 ]
@@ -25,16 +30,36 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     """Add ``demo``."""
     demo = subparsers.add_parser("demo", help="run the main job end to end on the real data")
     demo.add_argument("--store", default="var/events.db", help="event store (default %(default)s)")
+    demo.add_argument("--catalog", default="var/catalog", help="tick catalog (default %(default)s)")
+    demo.add_argument("--data", type=Path, default=DATA, help="real market data folder")
     demo.set_defaults(run=run)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from tapereader.cli import main
+
+    paths = [str(args.data / name) for name in DEMO_FILES]
+    return main(
+        ["ingest", *paths, "--catalog", args.catalog, "--events", args.store, "--no-progress"]
+    )
+
+
+STEPS: list[tuple[str, Callable[[argparse.Namespace], int]]] = [
+    ("ingest the BTCUSDT feed and OANDA EUR/USD ticks into the catalog", _ingest),
+]
 
 
 def run(args: argparse.Namespace) -> int:
     """Run every built step, then report what was recorded."""
+    if not args.data.is_dir():
+        print(f"tapereader demo: real market data not found at {args.data} (use --data)")
+        return 2
     store_path = Path(args.store)
     store_path.parent.mkdir(parents=True, exist_ok=True)
     run_id = f"demo-{uuid.uuid4().hex[:8]}"
     source = Source(component="tapereader.demo", run_id=run_id)
     started = time.perf_counter()
+    config = f"{args.catalog}|{sorted(DEMO_FILES)}".encode()
     with EventStore.open(store_path) as store:
         now = time.time_ns()
         store.append(
@@ -44,14 +69,22 @@ def run(args: argparse.Namespace) -> int:
                     ts_init=now,
                     source=source,
                     kind="backtest",
-                    config_hash=hashlib.sha256(b"demo").hexdigest()[:16],
-                    parameters={"store": str(store_path)},
+                    config_hash=hashlib.sha256(config).hexdigest()[:16],
+                    parameters={"store": str(store_path), "catalog": args.catalog},
                 )
             ]
         )
-        print(f"tapereader demo, run {run_id}, events in {store.description}")
-        for part, what in NOT_YET:
-            print(f"  [not built yet] {part:<9} {what}")
+    print(f"tapereader demo, run {run_id}")
+    status = 0
+    for title, step in STEPS:
+        print(f"\n== {title}")
+        status = step(args)
+        if status != 0:
+            print(f"   step failed (exit {status}); stopping")
+            break
+    for part, what in NOT_YET:
+        print(f"\n== [not built yet] {part}: {what}")
+    with EventStore.open(store_path) as store:
         now = time.time_ns()
         store.append(
             [
@@ -59,13 +92,13 @@ def run(args: argparse.Namespace) -> int:
                     ts_event=now,
                     ts_init=now,
                     source=source,
-                    status="succeeded",
+                    status="succeeded" if status == 0 else "failed",
                     summary={"seconds": time.perf_counter() - started},
                 )
             ]
         )
         print(
-            f"  recorded: {store.count()} events in the store, last position "
-            f"{store.last_position()}; look with `tapereader events --store {store_path} stats`"
+            f"\n{store.count()} events in {store.description}; look with "
+            f"`tapereader events --store {store_path} stats`"
         )
-    return 0
+    return status

@@ -1,0 +1,1 @@
+"""Features: one Numba kernel for live and replay, and the feature specification."""

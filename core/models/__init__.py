@@ -1,0 +1,1 @@
+"""Model runtime: the ONNX ensemble, its bundles and the model registry."""
