@@ -54,7 +54,10 @@ class Source(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DomainEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
-    """The envelope shared by every domain event."""
+    """The envelope shared by every domain event.
+
+    Subclasses repeat ``kw_only=True``: msgspec applies it per class, not by inheritance.
+    """
 
     # Stream category: events land in the stream ``<category>/<key>/<UTC day>``.
     category: ClassVar[str] = "misc"
@@ -90,7 +93,7 @@ def _utc_day(day_index: int) -> str:
     return (dt.date(1970, 1, 1) + dt.timedelta(days=day_index)).isoformat()
 
 
-class _InstrumentEvent(DomainEvent):
+class _InstrumentEvent(DomainEvent, kw_only=True):
     instrument_id: str
 
     def stream_key(self) -> str:
@@ -100,7 +103,7 @@ class _InstrumentEvent(DomainEvent):
 # --- signals, decisions, risk ---------------------------------------------------------
 
 
-class SignalGenerated(_InstrumentEvent):
+class SignalGenerated(_InstrumentEvent, kw_only=True):
     """The ensemble's view of an instrument's next move after one tick."""
 
     category: ClassVar[str] = "signals"
@@ -116,7 +119,7 @@ class SignalGenerated(_InstrumentEvent):
     provider: str = "CPUExecutionProvider"
 
 
-class DecisionMade(_InstrumentEvent):
+class DecisionMade(_InstrumentEvent, kw_only=True):
     """The decision fused from the latest signals, with its reasons."""
 
     category: ClassVar[str] = "decisions"
@@ -128,7 +131,7 @@ class DecisionMade(_InstrumentEvent):
     thresholds: dict[str, Finite] = {}
 
 
-class RiskVerdict(_InstrumentEvent):
+class RiskVerdict(_InstrumentEvent, kw_only=True):
     """Whether a decision may become an order; a rejection names the rule and numbers."""
 
     category: ClassVar[str] = "risk"
@@ -144,13 +147,13 @@ class RiskVerdict(_InstrumentEvent):
 # --- orders and positions -------------------------------------------------------------
 
 
-class _OrderEvent(_InstrumentEvent):
+class _OrderEvent(_InstrumentEvent, kw_only=True):
     category: ClassVar[str] = "orders"
 
     client_order_id: str
 
 
-class OrderSubmitted(_OrderEvent):
+class OrderSubmitted(_OrderEvent, kw_only=True):
     """An order left the strategy for the venue."""
 
     side: Side
@@ -160,19 +163,19 @@ class OrderSubmitted(_OrderEvent):
     time_in_force: str = "GTC"
 
 
-class OrderAccepted(_OrderEvent):
+class OrderAccepted(_OrderEvent, kw_only=True):
     """The venue accepted an order."""
 
     venue_order_id: str
 
 
-class OrderRejected(_OrderEvent):
+class OrderRejected(_OrderEvent, kw_only=True):
     """The venue or the engine rejected an order."""
 
     reason: str
 
 
-class OrderFilled(_OrderEvent):
+class OrderFilled(_OrderEvent, kw_only=True):
     """An order was filled, fully or partly."""
 
     venue_order_id: str
@@ -185,19 +188,19 @@ class OrderFilled(_OrderEvent):
     liquidity_side: Literal["MAKER", "TAKER", "NO_LIQUIDITY_SIDE"] = "TAKER"
 
 
-class OrderCancelled(_OrderEvent):
+class OrderCancelled(_OrderEvent, kw_only=True):
     """An order was cancelled before it was fully filled."""
 
     reason: str = ""
 
 
-class _PositionEvent(_InstrumentEvent):
+class _PositionEvent(_InstrumentEvent, kw_only=True):
     category: ClassVar[str] = "positions"
 
     position_id: str
 
 
-class PositionOpened(_PositionEvent):
+class PositionOpened(_PositionEvent, kw_only=True):
     """A position went from flat to long or short."""
 
     side: PositionSide
@@ -205,7 +208,7 @@ class PositionOpened(_PositionEvent):
     avg_px_open: Positive
 
 
-class PositionChanged(_PositionEvent):
+class PositionChanged(_PositionEvent, kw_only=True):
     """An open position changed size."""
 
     side: PositionSide
@@ -215,7 +218,7 @@ class PositionChanged(_PositionEvent):
     unrealized_pnl: Finite
 
 
-class PositionClosed(_PositionEvent):
+class PositionClosed(_PositionEvent, kw_only=True):
     """A position returned to flat."""
 
     realized_pnl: Finite
@@ -224,7 +227,7 @@ class PositionClosed(_PositionEvent):
     duration_ns: Nanos
 
 
-class PnlSnapshot(DomainEvent):
+class PnlSnapshot(DomainEvent, kw_only=True):
     """Marked-to-market account state at one moment."""
 
     category: ClassVar[str] = "pnl"
@@ -236,7 +239,7 @@ class PnlSnapshot(DomainEvent):
     currency: str = "USD"
 
 
-class TradeMonitorAlert(DomainEvent):
+class TradeMonitorAlert(DomainEvent, kw_only=True):
     """Something a trader must look at: drawdown, slippage, rejections, stale data."""
 
     category: ClassVar[str] = "alerts"
@@ -252,7 +255,7 @@ class TradeMonitorAlert(DomainEvent):
 # --- models ---------------------------------------------------------------------------
 
 
-class _ModelEvent(DomainEvent):
+class _ModelEvent(DomainEvent, kw_only=True):
     category: ClassVar[str] = "models"
 
     model_version: str
@@ -261,7 +264,7 @@ class _ModelEvent(DomainEvent):
         return "registry"
 
 
-class ModelTrained(_ModelEvent):
+class ModelTrained(_ModelEvent, kw_only=True):
     """A model bundle was trained and stored in the registry."""
 
     feature_spec_hash: str
@@ -273,7 +276,7 @@ class ModelTrained(_ModelEvent):
     artifact: str
 
 
-class ModelPromoted(_ModelEvent):
+class ModelPromoted(_ModelEvent, kw_only=True):
     """A candidate beat the incumbent on the same held-out data and became active."""
 
     previous_version: str | None
@@ -282,7 +285,7 @@ class ModelPromoted(_ModelEvent):
     incumbent_score: Finite | None
 
 
-class ModelRejected(_ModelEvent):
+class ModelRejected(_ModelEvent, kw_only=True):
     """A candidate did not beat the incumbent and stays inactive."""
 
     incumbent_version: str | None
@@ -292,14 +295,14 @@ class ModelRejected(_ModelEvent):
     reason: str
 
 
-class ModelRolledBack(_ModelEvent):
+class ModelRolledBack(_ModelEvent, kw_only=True):
     """The active model was replaced by an earlier one (``model_version`` is the restored one)."""
 
     from_version: str
     reason: str
 
 
-class DriftDetected(_ModelEvent):
+class DriftDetected(_ModelEvent, kw_only=True):
     """Live inputs or outputs moved away from what the model was trained on."""
 
     statistic: str
@@ -312,14 +315,14 @@ class DriftDetected(_ModelEvent):
 # --- runs and data --------------------------------------------------------------------
 
 
-class _RunEvent(DomainEvent):
+class _RunEvent(DomainEvent, kw_only=True):
     category: ClassVar[str] = "runs"
 
     def stream_key(self) -> str:
         return self.source.run_id
 
 
-class RunStarted(_RunEvent):
+class RunStarted(_RunEvent, kw_only=True):
     """A backtest, live session, replay or training run began."""
 
     kind: Literal["backtest", "live", "paper", "replay", "training", "ingest", "scan"]
@@ -327,7 +330,7 @@ class RunStarted(_RunEvent):
     parameters: dict[str, str] = {}
 
 
-class RunCompleted(_RunEvent):
+class RunCompleted(_RunEvent, kw_only=True):
     """A run ended; ``status`` says how."""
 
     status: Literal["succeeded", "failed", "interrupted"]
@@ -335,7 +338,7 @@ class RunCompleted(_RunEvent):
     error: str | None = None
 
 
-class DataIngested(DomainEvent):
+class DataIngested(DomainEvent, kw_only=True):
     """A source file was loaded into the tick catalog, whole."""
 
     category: ClassVar[str] = "ingest"
@@ -354,7 +357,7 @@ class DataIngested(DomainEvent):
 # --- scanner analysis -----------------------------------------------------------------
 
 
-class _ScannerEvent(DomainEvent):
+class _ScannerEvent(DomainEvent, kw_only=True):
     category: ClassVar[str] = "scanners"
 
     file_sha256: str
@@ -363,7 +366,7 @@ class _ScannerEvent(DomainEvent):
         return self.file_sha256[:16]
 
 
-class ScannerFileSubmitted(_ScannerEvent):
+class ScannerFileSubmitted(_ScannerEvent, kw_only=True):
     """A multi-scanner source file was handed in for splitting."""
 
     path: str
@@ -372,28 +375,39 @@ class ScannerFileSubmitted(_ScannerEvent):
 
 
 class ScannerBoundary(msgspec.Struct, frozen=True, kw_only=True):
-    """Where one scanner lives in its source file."""
+    """Where one scanner lives in its source file, and how sure the detectors are."""
 
     name: str
     kind: str
     start_line: int
     end_line: int
+    confidence: Probability | None = None  # schema 2; None in schema-1 events
+    needs_review: bool = False  # schema 2
 
 
-class ScannerBoundariesDetected(_ScannerEvent):
+class ScannerBoundariesDetected(_ScannerEvent, kw_only=True):
     """The scanners found in a file and where each one starts and ends."""
 
     scanners: list[ScannerBoundary]
+    schema_version: int = 2  # 2: boundaries carry confidence and needs_review
 
 
-class ScannerParametersIsolated(_ScannerEvent):
+class ScannerFileRejected(_ScannerEvent, kw_only=True):
+    """A submitted file could not be analysed (not Python, not UTF-8, a syntax error...)."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+
+class ScannerParametersIsolated(_ScannerEvent, kw_only=True):
     """One scanner's own parameters, with values as source text (secrets redacted)."""
 
     scanner: str
     parameters: dict[str, str]
 
 
-class ScannerContaminationFound(_ScannerEvent):
+class ScannerContaminationFound(_ScannerEvent, kw_only=True):
     """A scanner reads a name whose value belongs to another scanner."""
 
     scanner: str
@@ -403,7 +417,7 @@ class ScannerContaminationFound(_ScannerEvent):
     detail: str
 
 
-class ScannerSecurityFinding(_ScannerEvent):
+class ScannerSecurityFinding(_ScannerEvent, kw_only=True):
     """Dangerous code found before anything runs."""
 
     rule: str
@@ -414,12 +428,22 @@ class ScannerSecurityFinding(_ScannerEvent):
     scanner: str | None = None
 
 
-class ScannerGenerated(_ScannerEvent):
+class ScannerGenerated(_ScannerEvent, kw_only=True):
     """A standalone scanner module was written."""
 
     scanner: str
     output_path: str
     output_sha256: str
+
+
+class ScannerIsolationProven(_ScannerEvent, kw_only=True):
+    """The runtime proof of one isolated scanner: its bound values and outputs checked."""
+
+    scanner: str
+    status: Literal["proven", "differs", "skipped", "error"]
+    values_checked: int
+    reason: str = ""
+    values_mismatched: list[str] = []
 
 
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
@@ -450,6 +474,8 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     ScannerContaminationFound,
     ScannerSecurityFinding,
     ScannerGenerated,
+    ScannerFileRejected,
+    ScannerIsolationProven,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # noqa: UP007 - a runtime union built from the tuple

@@ -20,6 +20,7 @@ DEMO_FILES = [
     "hftbt_binance-usdm_btcusdt_20240808_rawfeed.gz",
     "lean_oanda_eurusd_tick_201405",
 ]
+SCANNER_FILE = "tests/scanners/corpus/momentum_trio.py"
 NOT_YET = [
     ("ensemble", "ONNX ensemble, training and the model registry (issue: learning)"),
     ("backtest", "decision, risk, execution and trade-monitor chain (issue: pipeline)"),
@@ -32,6 +33,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     demo.add_argument("--store", default="var/events.db", help="event store (default %(default)s)")
     demo.add_argument("--catalog", default="var/catalog", help="tick catalog (default %(default)s)")
     demo.add_argument("--data", type=Path, default=DATA, help="real market data folder")
+    demo.add_argument(
+        "--scanner-file",
+        default=SCANNER_FILE,
+        help="multi-scanner file to split (default: one of the test corpus)",
+    )
     demo.set_defaults(run=run)
 
 
@@ -44,8 +50,16 @@ def _ingest(args: argparse.Namespace) -> int:
     )
 
 
+def _scanners(args: argparse.Namespace) -> int:
+    from tapereader.cli import main
+
+    out = str(Path(args.store).parent / "scanners")
+    return main(["scanners", "split", args.scanner_file, "-o", out, "--events", args.store])
+
+
 STEPS: list[tuple[str, Callable[[argparse.Namespace], int]]] = [
     ("ingest the BTCUSDT feed and OANDA EUR/USD ticks into the catalog", _ingest),
+    ("split a multi-scanner file into isolated scanners", _scanners),
 ]
 
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from tapereader.cli import main
-from tapereader.core.events import DataIngested, RunCompleted, RunStarted
+from tapereader.core.events import DataIngested, RunCompleted, RunStarted, ScannerGenerated
 from tapereader.core.store import EventStore
 
 
@@ -26,6 +26,7 @@ def test_the_demo_runs_every_built_step_and_records_it(market_data: Path, tmp_pa
     ingested = [e for e in events if isinstance(e, DataIngested)]
     assert sum(e.rows_written.get("trades", 0) for e in ingested) == 21_313
     assert sum(e.rows_written.get("quotes", 0) for e in ingested) == 66_089 + 532_903
+    assert sum(isinstance(e, ScannerGenerated) for e in events) == 3
 
 
 def test_the_demo_without_data_says_where_it_looked(tmp_path: Path, capsys) -> None:

@@ -250,7 +250,9 @@ def sample_events(ts: int = T0, instrument_id: str = INSTR) -> list[ev.DomainEve
             source=src,
             file_sha256="ef" * 32,
             scanners=[
-                ev.ScannerBoundary(name="gap_up", kind="function", start_line=10, end_line=120)
+                ev.ScannerBoundary(
+                    name="gap_up", kind="function", start_line=10, end_line=120, confidence=0.93
+                )
             ],
         ),
         ev.ScannerParametersIsolated(
@@ -292,5 +294,23 @@ def sample_events(ts: int = T0, instrument_id: str = INSTR) -> list[ev.DomainEve
             scanner="gap_up",
             output_path="out/gap_up.py",
             output_sha256="12" * 32,
+        ),
+        ev.ScannerFileRejected(
+            ts_event=ts + 27,
+            ts_init=ts + 27,
+            source=src,
+            file_sha256="34" * 32,
+            path="broken.py",
+            message="not valid Python: invalid syntax",
+            line=12,
+        ),
+        ev.ScannerIsolationProven(
+            ts_event=ts + 28,
+            ts_init=ts + 28,
+            source=src,
+            file_sha256="ef" * 32,
+            scanner="gap_up",
+            status="proven",
+            values_checked=2,
         ),
     ]

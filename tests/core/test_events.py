@@ -49,6 +49,13 @@ def test_decoding_needs_no_type_beforehand() -> None:
         assert type(codec.from_msgpack(data)) is type(event)
 
 
+def test_every_event_field_is_keyword_only() -> None:
+    # msgspec applies kw_only per class: a subclass that forgot it takes positionals.
+    for cls in EVENT_TYPES:
+        with pytest.raises(TypeError, match="positional"):
+            cls("positional")
+
+
 def test_events_are_immutable() -> None:
     event = sample_events()[0]
     with pytest.raises(AttributeError):
@@ -92,6 +99,16 @@ def test_old_event_without_a_new_field_still_decodes() -> None:
     assert isinstance(event, SignalGenerated)
     assert event.provider == "CPUExecutionProvider" and event.members == {}
     assert event.schema_version == 1
+
+
+def test_a_schema_1_boundary_event_decodes_under_schema_2() -> None:
+    v1 = msgspec.to_builtins(sample_events()[22])
+    v1["schema_version"] = 1
+    for boundary in v1["scanners"]:
+        del boundary["confidence"], boundary["needs_review"]
+    event = codec.from_msgpack(msgspec.msgpack.encode(v1))
+    assert event.schema_version == 1
+    assert event.scanners[0].confidence is None and event.scanners[0].needs_review is False
 
 
 def test_newer_event_with_unknown_field_still_decodes() -> None:

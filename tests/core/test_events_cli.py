@@ -37,7 +37,7 @@ def test_tail_prints_the_newest(store_path: tuple[Path, list], capsys) -> None:
     assert main(["events", "--store", str(path), "tail", "-n", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
-    assert "ScannerSecurityFinding" in lines[0] and "ScannerGenerated" in lines[1]
+    assert "ScannerFileRejected" in lines[0] and "ScannerIsolationProven" in lines[1]
     assert lines[1].split()[0] == str(len(events))
 
 

@@ -1,0 +1,1 @@
+"""Tests of the scanner analysis: corpus, security, sandbox, proof, actor, command."""
