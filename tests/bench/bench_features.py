@@ -1,0 +1,152 @@
+"""Feature kernel speed: per event from Python, and the array run over real ticks.
+
+Four figures, each the median with min-max over the runs:
+- the array run (``kernel.run``) over the 1.14M FXCM EUR/USD quotes into a reused output
+  buffer (the replay/training loop), target >= 5 million events/s;
+- the same through ``batch.compute``, which also allocates the 1.14M x 27 output;
+- the kernel called once per event from a Python loop through the compiled entry points
+  (what the FeatureActor does), target <= 1 us per event; and through Numba's dispatcher;
+- the array run over the Binance BTCUSDT feed (trades, quotes and book tops mixed);
+- a BacktestEngine over the same feed ingested into a catalog, bare and with the
+  FeatureActor, in the same process and interleaved: ticks/s and the ratio (target: the
+  actor keeps >= 60% of the bare engine's throughput); quotes and trades, then with the
+  L2 book too.
+
+    .venv/bin/python tests/bench/bench_features.py [--runs R] [--engine-runs E]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tapereader.core.features import kernel as k  # noqa: E402
+from tapereader.core.features.batch import EventArrays, compute  # noqa: E402
+from tapereader.core.features.state import entry_points, new_state, warm_up  # noqa: E402
+from tests.features.loaders import binance_events, lean_events, lean_quotes  # noqa: E402
+
+MARKET = ROOT.parent / "shared" / "data" / "market"
+
+
+def measure(label: str, runs: int, n_events: int, once: Callable[[], None]) -> float:
+    """Run ``once`` ``runs`` times after one untimed run; print ns/event; return the median."""
+    once()
+    ns = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        once()
+        ns.append((time.perf_counter() - start) * 1e9 / n_events)
+    med = statistics.median(ns)
+    print(
+        f"{label:<44} {med:8.1f} ns/event (min {min(ns):.1f}, max {max(ns):.1f})"
+        f"  = {1e3 / med:6.2f} M events/s"
+    )
+    return med
+
+
+def array_run(events: EventArrays, out: np.ndarray, status: np.ndarray) -> Callable[[], None]:
+    def once() -> None:
+        k.run(new_state(), events.kind, events.ts, events.values, out, status)
+
+    return once
+
+
+def python_loop(events: EventArrays, on_quote: Callable[..., int]) -> Callable[[], None]:
+    """Quotes only (FXCM has nothing else): a Python loop calling the kernel per event."""
+    times = events.ts.tolist()
+    bid, ask, bid_size, ask_size = (events.values[:, j].tolist() for j in range(4))
+
+    def once() -> None:
+        state = new_state()
+        for i in range(len(times)):
+            on_quote(state, times[i], bid[i], ask[i], bid_size[i], ask_size[i])
+
+    return once
+
+
+ENGINE_CASES = (  # (label, use the L2 book, FeatureActorConfig options)
+    ("quotes+trades, publish every event", False, {}),
+    ("quotes+trades, publish every 10 events", False, {"every_events": 10}),
+    ("quotes+trades, publish every 100 ms", False, {"every_ms": 100}),
+    ("quotes+trades+book, publish every event", True, {}),
+)
+
+
+def engine_ratios(runs: int) -> None:
+    """Bare engine vs engine + FeatureActor over the BTCUSDT catalog, interleaved."""
+    from tapereader.actors.feature_actor import FeatureActor, FeatureActorConfig
+    from tests.features.backtest import BTC_FEED, ingest_feed, load_feed, run_engine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        feed = load_feed(ingest_feed(MARKET / BTC_FEED, Path(tmp) / "catalog"))
+    print(
+        f"\nBacktestEngine over the BTCUSDT catalog: {len(feed.quotes):,} quotes, "
+        f"{len(feed.trades):,} trades, {len(feed.books):,} book batches (one tick each)"
+    )
+    for label, use_book, options in ENGINE_CASES:
+        ticks = len(feed.quotes) + len(feed.trades) + (len(feed.books) if use_book else 0)
+        bare, with_actor = [], []
+        for _ in range(runs):
+            bare.append(ticks / run_engine(feed, [], use_book))
+            config = FeatureActorConfig(
+                instrument_ids=[str(feed.instrument.id)], use_book=use_book, **options
+            )
+            actor = FeatureActor(config)
+            with_actor.append(ticks / run_engine(feed, [actor], use_book))
+        b, a = statistics.median(bare), statistics.median(with_actor)
+        ratio = [x / y for x, y in zip(with_actor, bare, strict=True)]
+        print(
+            f"{label:<42} bare {b:7,.0f} ticks/s ({min(bare):,.0f}-{max(bare):,.0f}), "
+            f"with actor {a:7,.0f} ({min(with_actor):,.0f}-{max(with_actor):,.0f}), "
+            f"ratio {a / b:.2f} ({min(ratio):.2f}-{max(ratio):.2f}), "
+            f"{actor.published:,} vectors: {'met' if a / b >= 0.6 else 'MISSED'}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--engine-runs", type=int, default=3, help="0 skips the engine part")
+    args = parser.parse_args()
+    if not MARKET.is_dir():
+        print(f"real market data not found at {MARKET}")
+        return 1
+    print(f"warm-up (compile or load from cache): {warm_up():.2f} s")
+    fxcm = lean_events(lean_quotes(MARKET / "lean_fxcm_eurusd_tick_201405", -5))
+    btc = binance_events(MARKET / "hftbt_binance-usdm_btcusdt_20240808_rawfeed.gz")
+    n = len(fxcm)
+    print(f"FXCM EUR/USD: {n:,} quotes; BTCUSDT feed: {len(btc):,} events")
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")
+
+    out = np.full((n, k.N_FEATURES), 0.0)  # written once, so page faults are not timed
+    status = np.full(n, 0, dtype=np.int8)
+    array_ns = measure("array run, FXCM, reused output", args.runs, n, array_run(fxcm, out, status))
+    measure("batch.compute, FXCM, fresh output", args.runs, n, lambda: compute(fxcm))
+    ep = entry_points()
+    call_ns = measure(
+        "per event from Python, entry point", args.runs, n, python_loop(fxcm, ep.on_quote)
+    )
+    measure("per event from Python, dispatcher", args.runs, n, python_loop(fxcm, k.on_quote))
+    btc_out = np.full((len(btc), k.N_FEATURES), 0.0)
+    btc_status = np.full(len(btc), 0, dtype=np.int8)
+    measure("array run, BTCUSDT mixed", args.runs, len(btc), array_run(btc, btc_out, btc_status))
+
+    if args.engine_runs:
+        engine_ratios(args.engine_runs)
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    print(f"target array run >= 5 M events/s: {'met' if array_ns <= 200 else 'MISSED'}")
+    print(f"target Python call <= 1000 ns/event: {'met' if call_ns <= 1000 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
