@@ -5,7 +5,7 @@ Files arrive in a watched directory or as ZeroMQ requests (a REP socket: send JS
 back at once). The analysis runs through ``run_in_executor``, off the engine's thread when
 live (inline in a backtest, as Nautilus does); finished results wait in a thread-safe queue
 and are published from the engine's thread on the next poll, each event on the message bus
-topic ``events.scanners.<EventType>``, and appended to the event store when one is set.
+topic ``tapereader.events.scanners.<EventType>``, and appended to the event store when one is set.
 All the logic is in :mod:`tapereader.core.scanning`; this class only adapts.
 """
 
@@ -19,6 +19,7 @@ from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.common.events import TimeEvent
 
+from tapereader.actors.bus import publish_event
 from tapereader.core.events import DomainEvent, ScannerFileSubmitted, Source
 from tapereader.core.scanning.analysis import analyse, write_outputs
 from tapereader.core.scanning.parse import (
@@ -30,7 +31,6 @@ from tapereader.core.scanning.parse import (
 from tapereader.core.scanning.scanner_events import analysis_events, rejected_event
 from tapereader.core.store import EventStore
 
-TOPIC = "events.scanners"
 _TIMER = "scanner-actor-poll"
 
 
@@ -201,7 +201,7 @@ class ScannerActor(Actor):
 
     def _publish(self, events: list[DomainEvent]) -> None:
         for e in events:
-            self.msgbus.publish(f"{TOPIC}.{type(e).__name__}", e)
+            publish_event(self, e)
         self.published += len(events)
         if self._store is not None and events:
             self._store.append(events)

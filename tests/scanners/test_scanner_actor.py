@@ -16,7 +16,8 @@ from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
-from tapereader.actors.scanner_actor import TOPIC, ScannerActor, ScannerActorConfig
+from tapereader.actors.bus import EVENTS
+from tapereader.actors.scanner_actor import ScannerActor, ScannerActorConfig
 from tapereader.core.events import (
     ScannerBoundariesDetected,
     ScannerFileRejected,
@@ -41,7 +42,7 @@ class Collector(Actor):
         self.events: list = []
 
     def on_start(self) -> None:
-        self.msgbus.subscribe(topic=f"{TOPIC}.*", handler=self.events.append)
+        self.msgbus.subscribe(topic=f"{EVENTS}.scanners.*", handler=self.events.append)
 
 
 def _engine(actor: ScannerActor, seconds: int = 20) -> tuple[BacktestEngine, Collector]:

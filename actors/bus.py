@@ -1,0 +1,23 @@
+"""Domain events on the Nautilus message bus: one topic per category and type.
+
+Every actor hands its domain events to :func:`publish_event`; the JournalActor and
+the PublisherActor subscribe by pattern (``tapereader.events.*``), so no actor needs to
+know who stores or forwards what it emits. The prefix keeps clear of Nautilus's own
+``events.*`` topics (order, position and component-state events).
+"""
+
+from nautilus_trader.common.actor import Actor
+
+from tapereader.core.events import DomainEvent
+
+EVENTS = "tapereader.events"
+
+
+def event_topic(event: DomainEvent) -> str:
+    """``tapereader.events.<category>.<EventType>``."""
+    return f"{EVENTS}.{event.category}.{type(event).__name__}"
+
+
+def publish_event(actor: Actor, event: DomainEvent) -> None:
+    """Put one domain event on the bus (synchronously, to every subscriber)."""
+    actor.msgbus.publish(event_topic(event), event)
