@@ -119,3 +119,36 @@ def test_bad_frames_name_the_problem(frames: list[bytes], message: str) -> None:
 def test_the_event_frame_is_the_stored_bytes() -> None:
     event = signals(1)[0]
     assert encode(event, topic_for(event), "p", 1)[2] == to_msgpack(event)
+
+
+def test_the_subscribe_command_prints_the_stream(capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    from tapereader.cli import main
+
+    publisher = WirePublisher("tcp://127.0.0.1:*", name="cli-pub")
+    sent = signals(5)
+
+    def publish_later() -> None:
+        time.sleep(0.3)  # after the subscriber has joined
+        for event in sent:
+            publisher.publish(event)
+
+    threading.Thread(target=publish_later).start()
+    argv = [
+        "subscribe",
+        "--endpoint",
+        publisher.endpoint,
+        "--topic",
+        "SignalGenerated/",
+        "--count",
+        "5",
+        "--idle-timeout",
+        "5",
+    ]
+    assert main(argv) == 0
+    publisher.close()
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 5 and lines[0].startswith("cli-pub#1  SignalGenerated/BTCUSDT")
+    assert "received 5, lost 0, garbage 0" in captured.err
