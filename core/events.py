@@ -302,6 +302,17 @@ class ModelRolledBack(_ModelEvent, kw_only=True):
     reason: str
 
 
+class EnsembleWeightsAdapted(_ModelEvent, kw_only=True):
+    """One bounded online step of the ensemble's member weights from realized outcomes."""
+
+    regime: str
+    outcomes: int
+    losses: list[Finite]
+    before: list[Probability]
+    after: list[Probability]
+    clipped: bool
+
+
 class DriftDetected(_ModelEvent, kw_only=True):
     """Live inputs or outputs moved away from what the model was trained on."""
 
@@ -464,6 +475,7 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     ModelPromoted,
     ModelRejected,
     ModelRolledBack,
+    EnsembleWeightsAdapted,
     DriftDetected,
     RunStarted,
     RunCompleted,

@@ -4,7 +4,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tapereader import demo, events_cli, feed_cli, ingest_cli, scanners_cli, subscribe_cli
+from tapereader import (
+    demo,
+    events_cli,
+    feed_cli,
+    ingest_cli,
+    models_cli,
+    scanners_cli,
+    subscribe_cli,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     events_cli.register(sub)
     ingest_cli.register(sub)
     feed_cli.register(sub)
+    models_cli.register(sub)
     scanners_cli.register(sub)
     subscribe_cli.register(sub)
     return parser

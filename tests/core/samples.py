@@ -295,6 +295,18 @@ def sample_events(ts: int = T0, instrument_id: str = INSTR) -> list[ev.DomainEve
             output_path="out/gap_up.py",
             output_sha256="12" * 32,
         ),
+        ev.EnsembleWeightsAdapted(
+            ts_event=ts + 29,
+            ts_init=ts + 29,
+            source=src,
+            model_version="2024.08.08-1",
+            regime="trending",
+            outcomes=64,
+            losses=[0.71, 0.69, 0.66, 0.74],
+            before=[0.25, 0.25, 0.25, 0.25],
+            after=[0.24, 0.25, 0.27, 0.24],
+            clipped=False,
+        ),
         ev.ScannerFileRejected(
             ts_event=ts + 27,
             ts_init=ts + 27,

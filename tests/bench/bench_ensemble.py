@@ -1,0 +1,225 @@
+"""Ensemble latency: one merged ONNX graph vs four separate sessions, same inputs, same run.
+
+Trains a bundle on one real day of OANDA EUR/USD quotes (default training config, so the
+trees are the size a real run produces), then, interleaved in each run:
+- batch-1 latency p50/p99 of the merged graph (``session.run``), of the runtime's
+  ``predict_one`` (input checks and regime weights included), and of four separate sessions
+  plus the same calibration/mixture/confidence in numpy;
+- rows/s at batch 256 for the merged graph and the four sessions;
+- feature step + ensemble per real quote: the kernel's compiled ``on_quote``, the LSTM
+  window kept in a mirrored ring, then ``predict_one``.
+Targets (2-core machine): batch-1 p50 <= 60 us, p99 <= 200 us, >= 40,000 rows/s batched.
+Figures are medians with min-max over ``--runs`` runs.
+
+    .venv/bin/python tests/bench/bench_ensemble.py [--runs 5] [--calls 20000]
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tapereader.core.features.spec import SPEC  # noqa: E402
+from tapereader.core.features.state import entry_points, feature_row, new_state  # noqa: E402
+from tapereader.core.models.bundle import MEMBERS, load_bundle  # noqa: E402
+from tapereader.core.models.runtime import EnsembleRuntime, make_session  # noqa: E402
+from tapereader.ingest.context import LoadContext  # noqa: E402
+from tapereader.ingest.instruments import default_registry  # noqa: E402
+from tapereader.ingest.options import IngestOptions  # noqa: E402
+from tapereader.ingest.pipeline import ingest  # noqa: E402
+from tapereader.replay.dataset import LabelSpec, catalog_events  # noqa: E402
+from tapereader.replay.learning import RunConfig, train_bundle  # noqa: E402
+from tapereader.replay.training import EPS, TrainingConfig  # noqa: E402
+
+MARKET = ROOT.parent / "shared" / "data" / "market"
+DAY = MARKET / "lean_oanda_eurusd_tick_201405" / "20140501_quote.zip"
+INSTRUMENT = "EUR/USD.OANDA"
+
+
+def latencies(call: Callable[[int], object], n: int) -> np.ndarray:
+    """Per-call wall time in us of ``call(i)`` for i in range(n)."""
+    out = np.empty(n)
+    clock = time.perf_counter_ns
+    for i in range(n):
+        start = clock()
+        call(i)
+        out[i] = clock() - start
+    return out / 1e3
+
+
+def separate(sessions: list[ort.InferenceSession], temps: np.ndarray, weights: np.ndarray):
+    """Four sessions plus, in numpy, the work the merged graph does inside itself."""
+    w = (weights / weights.sum()).astype(np.float32)
+
+    def run(x: np.ndarray, win: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        probs = [s.run(None, {"features": x})[-1] for s in sessions[:3]]
+        probs.append(sessions[3].run(None, {"window": win})[0])
+        p = np.stack(probs, axis=1)
+        logp = np.log(np.clip(p, EPS, 1.0)) / temps[None, :, None]
+        e = np.exp(logp - logp.max(-1, keepdims=True))
+        members = e / e.sum(-1, keepdims=True)
+        ens = np.einsum("m,nmc->nc", w, members)
+        conf = 1 - 0.5 * np.einsum("m,nm->n", w, np.abs(members - ens[:, None]).sum(-1))
+        return members, ens, conf
+
+    return run
+
+
+def summary(label: str, values: list[float], unit: str, fmt: str = "{:.1f}") -> None:
+    med = statistics.median(values)
+    print(
+        f"{label:<52} {fmt.format(med):>10} {unit}  "
+        f"(min {fmt.format(min(values))}, max {fmt.format(max(values))})"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=20_000)
+    args = parser.parse_args()
+    if not DAY.is_file():
+        print(f"real market data not found at {DAY}: nothing to measure")
+        return 1
+    with tempfile.TemporaryDirectory(prefix="bench_ensemble_") as folder:
+        return measure(Path(folder), args.runs, args.calls)
+
+
+def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
+    """Train the bundle in ``tmp``, then measure every path; prints the table."""
+    ingest(
+        [DAY],
+        tmp / "catalog",
+        LoadContext(default_registry(), IngestOptions()),
+        record_events=False,
+    )
+    print("training the benchmark bundle (default training config, one OANDA day)...", flush=True)
+    result = train_bundle(
+        RunConfig(
+            catalog=str(tmp / "catalog"),
+            instrument_id=INSTRUMENT,
+            label=LabelSpec(horizon_events=50),
+            stride=2,
+            n_boot=20,
+        ),
+        TrainingConfig(),
+        tmp / "staging",
+        version="bench",
+    )
+    bundle = load_bundle(result.path, feature_spec_hash=SPEC.hash)
+    m = bundle.manifest
+    runtime = EnsembleRuntime.from_bundle(bundle)
+    merged, _ = make_session(bundle.graph, "cpu", 1)
+    # The member graphs as trained, each in its own session (same options).
+    from tapereader.replay.export import member_graphs
+
+    graphs = member_graphs(result.members, m.n_features, m.window)
+    sessions = [make_session(graphs[name].SerializeToString(), "cpu", 1)[0] for name in MEMBERS]
+    four = separate(sessions, np.array(m.temperatures), np.array(m.weights))
+    holdout = bundle.holdout()
+    xs, ws = holdout.features(), holdout.windows(m.window)
+    n = min(calls_per_run, len(xs))
+    weights1 = np.array([m.weights], dtype=np.float32)
+    print(
+        f"providers: merged {merged.get_providers()}, runtime {runtime.providers}, "
+        f"status {runtime.status.state}"
+    )
+    print(f"{n} batch-1 calls per run on held-out rows; {runs} runs; threads per session: 1")
+
+    # Same answers from both paths, or the comparison means nothing.
+    got = merged.run(
+        None, {"features": xs[:256], "window": ws[:256], "weights": np.tile(weights1, (256, 1))}
+    )
+    ref = four(xs[:256], ws[:256])
+    assert max(float(np.abs(a - b).max()) for a, b in zip(got, ref, strict=True)) < 1e-5
+
+    x1 = [xs[i : i + 1] for i in range(n)]
+    w1 = [ws[i : i + 1] for i in range(n)]
+    calls = {
+        "merged graph, session.run": lambda i: merged.run(
+            None, {"features": x1[i], "window": w1[i], "weights": weights1}
+        ),
+        "merged graph, runtime.predict_one": lambda i: runtime.predict_one(xs[i], ws[i]),
+        "four sessions + numpy combine": lambda i: four(x1[i], w1[i]),
+    }
+    p50: dict[str, list[float]] = {k: [] for k in calls}
+    p99: dict[str, list[float]] = {k: [] for k in calls}
+    rows_s: dict[str, list[float]] = {"merged graph": [], "four sessions + numpy combine": []}
+    b = 256
+    wb = np.tile(weights1, (b, 1))
+    batches = [(xs[i : i + b], ws[i : i + b]) for i in range(0, len(xs) - b + 1, b)]
+    step: list[float] = []
+    step99: list[float] = []
+    quotes = catalog_events(tmp / "catalog", INSTRUMENT)
+    on_quote = entry_points().on_quote
+    for call in calls.values():  # warm-up
+        latencies(call, 200)
+    for _run in range(runs):
+        for label, call in calls.items():
+            lat = latencies(call, n)
+            p50[label].append(float(np.percentile(lat, 50)))
+            p99[label].append(float(np.percentile(lat, 99)))
+        for label, fn in (
+            (
+                "merged graph",
+                lambda x, w: merged.run(None, {"features": x, "window": w, "weights": wb}),
+            ),
+            ("four sessions + numpy combine", four),
+        ):
+            start = time.perf_counter()
+            for x, w in batches:
+                fn(x, w)
+            rows_s[label].append(len(batches) * b / (time.perf_counter() - start))
+        lat50, lat99 = feature_and_ensemble(quotes, on_quote, runtime, m.window, m.n_features)
+        step.append(lat50)
+        step99.append(lat99)
+    print()
+    for label in calls:
+        summary(f"batch-1 p50, {label}", p50[label], "us")
+        summary(f"batch-1 p99, {label}", p99[label], "us")
+    for label, values in rows_s.items():
+        summary(f"rows/s at batch {b}, {label}", values, "rows/s", "{:,.0f}")
+    summary("feature step + ensemble per quote, p50", step, "us")
+    summary("feature step + ensemble per quote, p99", step99, "us")
+    return 0
+
+
+def feature_and_ensemble(
+    quotes, on_quote, runtime: EnsembleRuntime, window: int, width: int
+) -> tuple[float, float]:
+    """Per-quote latency of the kernel step plus the ensemble, over the day's first quotes."""
+    state = new_state()
+    row = feature_row(state)
+    ring = np.zeros((2 * window, width), dtype=np.float32)  # mirrored: any window is one slice
+    ts, v = quotes.ts, quotes.values
+    seen = 0
+    out: list[int] = []
+    clock = time.perf_counter_ns
+    for i in range(min(len(ts), 20_000)):
+        start = clock()
+        status = on_quote(
+            state, int(ts[i]), float(v[i, 0]), float(v[i, 1]), float(v[i, 2]), float(v[i, 3])
+        )
+        if status == 1:
+            slot = seen % window
+            ring[slot] = row
+            ring[slot + window] = row
+            seen += 1
+            if seen >= window:
+                runtime.predict_one(ring[slot + window], ring[slot + 1 : slot + 1 + window])
+                out.append(clock() - start)
+    lat = np.array(out) / 1e3
+    return float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
