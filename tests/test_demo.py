@@ -3,7 +3,15 @@
 from pathlib import Path
 
 from tapereader.cli import main
-from tapereader.core.events import DataIngested, RunCompleted, RunStarted, ScannerGenerated
+from tapereader.core.events import (
+    DataIngested,
+    ModelPromoted,
+    ModelTrained,
+    RunCompleted,
+    RunStarted,
+    ScannerGenerated,
+)
+from tapereader.core.models.registry import PRIOR_METRIC
 from tapereader.core.store import EventStore
 
 
@@ -27,6 +35,12 @@ def test_the_demo_runs_every_built_step_and_records_it(market_data: Path, tmp_pa
     assert sum(e.rows_written.get("trades", 0) for e in ingested) == 21_313
     assert sum(e.rows_written.get("quotes", 0) for e in ingested) == 66_089 + 532_903
     assert sum(isinstance(e, ScannerGenerated) for e in events) == 3
+    (trained,) = [e for e in events if isinstance(e, ModelTrained)]
+    (promoted,) = [e for e in events if isinstance(e, ModelPromoted)]
+    assert promoted.model_version == trained.model_version
+    # The first model of an instrument must beat the class prior on its held-out rows.
+    assert promoted.previous_version is None
+    assert promoted.candidate_score < trained.metrics[PRIOR_METRIC]
 
 
 def test_the_demo_without_data_says_where_it_looked(tmp_path: Path, capsys) -> None:
