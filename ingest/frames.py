@@ -88,16 +88,7 @@ def parse_decimals(df: pl.DataFrame, columns: tuple[str, ...], source: str) -> p
         return df
     out = df.with_columns(casts)
     for col in columns:
-        bad = out[col].is_null()
-        if bad.any():
-            i = int(bad.arg_true()[0])
-            raw = df[col][i]
-            problem = (
-                f"missing value for field {col!r}"
-                if raw is None or str(raw).strip() == ""
-                else f"field {col!r}: {str(raw)!r} is not a number"
-            )
-            raise IngestError(source, problem, line=_line(df, i))
+        _refuse_first_null(df, out, col, source, "a number")
     return out
 
 
@@ -112,17 +103,25 @@ def require_int(df: pl.DataFrame, col: str, dtype: pl.DataType, source: str) -> 
     if df.schema[col] == pl.String:
         src = src.str.strip_chars()
     out = df.with_columns(src.cast(dtype, strict=False).alias(col))
-    bad = out[col].is_null()
-    if bad.any():
-        i = int(bad.arg_true()[0])
-        raw = df[col][i]
-        problem = (
-            f"missing value for field {col!r}"
-            if raw is None or str(raw).strip() == ""
-            else f"field {col!r}: {str(raw)!r} is not a valid integer"
-        )
-        raise IngestError(source, problem, line=_line(df, i))
+    _refuse_first_null(df, out, col, source, "a valid integer")
     return out
+
+
+def _refuse_first_null(
+    raw_df: pl.DataFrame, cast_df: pl.DataFrame, col: str, source: str, expected: str
+) -> None:
+    """Raise for the first row whose cast failed, naming its line and the raw text."""
+    bad = cast_df[col].is_null()
+    if not bad.any():
+        return
+    i = int(bad.arg_true()[0])
+    raw = raw_df[col][i]
+    problem = (
+        f"missing value for field {col!r}"
+        if raw is None or str(raw).strip() == ""
+        else f"field {col!r}: {str(raw)!r} is not {expected}"
+    )
+    raise IngestError(source, problem, line=_line(raw_df, i))
 
 
 def _line(df: pl.DataFrame, i: int) -> int | None:

@@ -32,7 +32,6 @@ from tapereader.core.scanning.report import (
     ContaminationRecord,
     FileReport,
     FindingRecord,
-    ParameterRecord,
     ScannerReport,
 )
 from tapereader.core.scanning.second_opinion import bandit_in_background, merge_findings
@@ -49,17 +48,6 @@ class Analysis:
     sources: dict[str, str]  # scanner name -> generated module text
     file_names: dict[str, str]  # scanner name -> output file name
     hoisted: dict[str, list[str]]  # scanner name -> __main__ statements lifted to module level
-
-
-def _rec(p: Parameter) -> ParameterRecord:
-    return ParameterRecord(
-        name=p.name,
-        value=p.value,
-        type=p.type,
-        line=p.line,
-        expressed=p.expressed,
-        container=p.container,
-    )
 
 
 def output_name(scanner: str, taken: set[str]) -> str:
@@ -160,7 +148,7 @@ def _analyse(src: SourceFile, second_opinion: bool) -> Analysis:
                 confidence=d.confidence,
                 votes=d.votes,
                 needs_review=d.needs_review,
-                parameters=[_rec(p) for p in params[d.name]],
+                parameters=list(params[d.name]),
                 helpers=sorted(u.binds[0] for u in sl.helpers if u is not d.entry),
                 globals=sorted(
                     {n for u in sl.units.values() if u.kind == "assign" for n in u.binds}
@@ -187,7 +175,7 @@ def _analyse(src: SourceFile, second_opinion: bool) -> Analysis:
         size_bytes=src.size_bytes,
         line_count=src.line_count,
         scanners=reports,
-        global_config=[_rec(p) for p in global_config(used, own, ex, ast_of)],
+        global_config=global_config(used, own, ex, ast_of),
         findings=[_finding(f, scanners, slices, own, hide) for f in raw_findings],
         contamination=[
             ContaminationRecord(

@@ -8,11 +8,13 @@ in a call, or a bare literal in a comparison.
 """
 
 import ast
-from dataclasses import dataclass, replace
+
+from msgspec.structs import replace
 
 from tapereader.core.scanning.boundaries import Detected
 from tapereader.core.scanning.ownership import Ownership
 from tapereader.core.scanning.parse import split_lines
+from tapereader.core.scanning.report import Parameter
 from tapereader.core.scanning.security import Secret
 from tapereader.core.scanning.slicing import Slice
 
@@ -31,18 +33,6 @@ _STRUCTURAL_KW = frozenset(
         "n_jobs",
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Parameter:
-    """One parameter of a scanner (or of the shared configuration)."""
-
-    name: str
-    value: str
-    type: str
-    line: int
-    expressed: str
-    container: str = ""  # the class, or the function whose default it is
 
 
 def _type_of(node: ast.expr) -> str:

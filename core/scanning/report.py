@@ -3,8 +3,9 @@
 import msgspec
 
 
-class ParameterRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """A parameter: value as source text (secrets redacted), type, line, how it was written."""
+class Parameter(msgspec.Struct, frozen=True):
+    """A parameter of a scanner (or of the shared configuration): value as source text
+    (secrets redacted), type, line, how it was written."""
 
     name: str
     value: str
@@ -45,7 +46,7 @@ class ScannerReport(msgspec.Struct, kw_only=True):
     confidence: float
     votes: dict[str, bool]
     needs_review: bool
-    parameters: list[ParameterRecord]
+    parameters: list[Parameter]
     helpers: list[str]
     globals: list[str]
     imports: list[str]
@@ -67,7 +68,7 @@ class FileReport(msgspec.Struct, kw_only=True):
     size_bytes: int
     line_count: int
     scanners: list[ScannerReport]
-    global_config: list[ParameterRecord]
+    global_config: list[Parameter]
     findings: list[FindingRecord]
     contamination: list[ContaminationRecord]
     secrets: list[str]
