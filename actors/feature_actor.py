@@ -30,8 +30,12 @@ class FeatureVector(Data):
     __slots__ = (
         "_ts_event",
         "_ts_init",
+        "ask",
+        "bid",
         "instrument_id",
+        "kind",
         "ready",
+        "seq",
         "source",
         "spec_hash",
         "values",
@@ -46,6 +50,10 @@ class FeatureVector(Data):
         source: str,
         ts_event: int,
         ts_init: int,
+        kind: int = kernel.KIND_QUOTE,
+        seq: int = 0,
+        bid: float = float("nan"),
+        ask: float = float("nan"),
     ) -> None:
         self.instrument_id = instrument_id
         self.values = values
@@ -54,6 +62,14 @@ class FeatureVector(Data):
         self.source = source  # the publishing actor's id
         self._ts_event = ts_event
         self._ts_init = ts_init
+        # The event that produced the row: a trade (kernel.KIND_TRADE) only updates the open
+        # period; quotes and book tops close one, and models are trained on those rows.
+        self.kind = kind
+        # Accepted events of this instrument so far: with the instrument and ts_event it
+        # names the tick behind the row (see core.ids.feature_row_id).
+        self.seq = seq
+        self.bid = bid  # the top of book after the event (NaN before the first quote)
+        self.ask = ask
 
     @property
     def ts_event(self) -> int:
@@ -89,7 +105,7 @@ class FeatureActorConfig(ActorConfig, frozen=True):
 
 
 class _Instrument:
-    __slots__ = ("book", "data_type", "due", "id", "row", "since", "state")
+    __slots__ = ("ask", "bid", "book", "data_type", "due", "id", "row", "seq", "since", "state")
 
     def __init__(self, instrument_id: InstrumentId) -> None:
         self.id = instrument_id
@@ -99,6 +115,9 @@ class _Instrument:
         self.since = 0  # events since the last publication
         self.due = 0  # exchange time of the next publication (time cadence)
         self.book = LevelBook()
+        self.seq = 0  # accepted events
+        self.bid = float("nan")
+        self.ask = float("nan")
 
 
 class FeatureActor(Actor):
@@ -145,15 +164,19 @@ class FeatureActor(Actor):
     def on_quote_tick(self, tick: QuoteTick) -> None:
         """Fold a quote (one period) into its instrument's state."""
         inst = self._instruments[tick.instrument_id]
+        bid = tick.bid_price.as_double()
+        ask = tick.ask_price.as_double()
         status = self._ep.on_quote(
             inst.state,
             tick.ts_event,
-            tick.bid_price.as_double(),
-            tick.ask_price.as_double(),
+            bid,
+            ask,
             tick.bid_size.as_double(),
             tick.ask_size.as_double(),
         )
-        self._after(inst, status, tick.ts_event, tick.ts_init)
+        if status != kernel.STATUS_REJECTED:
+            inst.bid, inst.ask = bid, ask
+        self._after(inst, status, kernel.KIND_QUOTE, tick.ts_event, tick.ts_init)
 
     def on_trade_tick(self, tick: TradeTick) -> None:
         """Fold a trade (volume, flow, intensity) into its instrument's state."""
@@ -165,7 +188,7 @@ class FeatureActor(Actor):
             tick.size.as_double(),
             _SIDE[tick.aggressor_side],
         )
-        self._after(inst, status, tick.ts_event, tick.ts_init)
+        self._after(inst, status, kernel.KIND_TRADE, tick.ts_event, tick.ts_init)
 
     def on_order_book_deltas(self, deltas: OrderBookDeltas) -> None:
         """Apply an L2 batch to the instrument's level book, then fold its top as one event.
@@ -187,12 +210,17 @@ class FeatureActor(Actor):
         if top is None:
             return  # a side is empty: no top of book yet
         status = self._ep.on_book(inst.state, deltas.ts_event, *top)
-        self._after(inst, status, deltas.ts_event, deltas.ts_init)
+        if status != kernel.STATUS_REJECTED:
+            inst.bid, inst.ask = top[0], top[1]
+        self._after(inst, status, kernel.KIND_BOOK, deltas.ts_event, deltas.ts_init)
 
-    def _after(self, inst: _Instrument, status: int, ts_event: int, ts_init: int) -> None:
+    def _after(
+        self, inst: _Instrument, status: int, kind: int, ts_event: int, ts_init: int
+    ) -> None:
         """Publish the row if the event was accepted, is ready (or allowed) and is due."""
         if status == kernel.STATUS_REJECTED:
             return
+        inst.seq += 1
         ready = status == kernel.STATUS_READY
         if not ready and not self._publish_warming:
             return
@@ -212,6 +240,10 @@ class FeatureActor(Actor):
             self._source,
             ts_event,
             ts_init,
+            kind,
+            inst.seq,
+            inst.bid,
+            inst.ask,
         )
         self.publish_data(inst.data_type, vector)
         self.published += 1

@@ -117,6 +117,11 @@ class SignalGenerated(_InstrumentEvent, kw_only=True):
     confidence: Probability
     members: dict[str, Probability] = {}
     provider: str = "CPUExecutionProvider"
+    regime: str = ""
+    status: Literal["ready", "degraded"] = "ready"
+    bid: Positive | None = None  # the market the signal saw (what-if runs need it)
+    ask: Positive | None = None
+    window: int = 0  # feature rows the LSTM saw
 
 
 class DecisionMade(_InstrumentEvent, kw_only=True):
@@ -129,6 +134,11 @@ class DecisionMade(_InstrumentEvent, kw_only=True):
     reference_price: Positive
     reasons: list[str] = []
     thresholds: dict[str, Finite] = {}
+    stance: PositionSide = "FLAT"
+    confidence: Probability | None = None
+    model_version: str = ""
+    bid: Positive | None = None
+    ask: Positive | None = None
 
 
 class RiskVerdict(_InstrumentEvent, kw_only=True):
@@ -161,6 +171,8 @@ class OrderSubmitted(_OrderEvent, kw_only=True):
     quantity: Positive
     price: Positive | None = None
     time_in_force: str = "GTC"
+    reference_price: Positive | None = None  # the decision's price, for slippage
+    decision_id: uuid.UUID | None = None
 
 
 class OrderAccepted(_OrderEvent, kw_only=True):
@@ -237,6 +249,9 @@ class PnlSnapshot(DomainEvent, kw_only=True):
     exposure: Finite
     drawdown: NonNegative
     currency: str = "USD"
+    equity: Finite | None = None
+    positions: dict[str, Finite] = {}  # signed units per instrument
+    marks: dict[str, Finite] = {}  # the mid each position was marked at
 
 
 class TradeMonitorAlert(DomainEvent, kw_only=True):
@@ -244,12 +259,33 @@ class TradeMonitorAlert(DomainEvent, kw_only=True):
 
     category: ClassVar[str] = "alerts"
 
-    kind: Literal["drawdown", "slippage", "rejected_order", "stale_data", "other"]
+    kind: Literal[
+        "drawdown", "slippage", "rejected_order", "stale_data", "kill_switch", "feed", "other"
+    ]
     severity: Severity
     message: str
     instrument_id: str | None = None
     value: Finite | None = None
     threshold: Finite | None = None
+
+
+class DecisionOutcome(_InstrumentEvent, kw_only=True):
+    """What one position-changing decision realized once its position was closed or
+    reversed: the P&L learning and attribution use (net of commissions)."""
+
+    category: ClassVar[str] = "outcomes"
+
+    decision_id: uuid.UUID
+    signal_id: uuid.UUID | None = None
+    model_version: str = ""
+    side: Literal["LONG", "SHORT"]
+    quantity: Positive
+    entry_px: Positive
+    exit_px: Positive
+    realized_pnl: Finite
+    commission: Finite
+    holding_ns: Nanos
+    entry_slippage_bps: Finite | None = None
 
 
 # --- models ---------------------------------------------------------------------------
@@ -471,6 +507,7 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     PositionClosed,
     PnlSnapshot,
     TradeMonitorAlert,
+    DecisionOutcome,
     ModelTrained,
     ModelPromoted,
     ModelRejected,

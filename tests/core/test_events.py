@@ -11,6 +11,7 @@ from tapereader.core.events import (
     EVENT_TYPES,
     AnyEvent,
     DomainEvent,
+    ScannerBoundariesDetected,
     SignalGenerated,
     Source,
     new_event_id,
@@ -102,7 +103,8 @@ def test_old_event_without_a_new_field_still_decodes() -> None:
 
 
 def test_a_schema_1_boundary_event_decodes_under_schema_2() -> None:
-    v1 = msgspec.to_builtins(sample_events()[22])
+    (sample,) = [e for e in sample_events() if isinstance(e, ScannerBoundariesDetected)]
+    v1 = msgspec.to_builtins(sample)
     v1["schema_version"] = 1
     for boundary in v1["scanners"]:
         del boundary["confidence"], boundary["needs_review"]
