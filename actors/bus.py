@@ -8,7 +8,8 @@ know who stores or forwards what it emits. The prefix keeps clear of Nautilus's 
 
 from nautilus_trader.common.actor import Actor
 
-from tapereader.core.events import DomainEvent
+from tapereader.core.events import DomainEvent, Source
+from tapereader.core.ids import EventIds
 
 EVENTS = "tapereader.events"
 
@@ -21,3 +22,13 @@ def event_topic(event: DomainEvent) -> str:
 def publish_event(actor: Actor, event: DomainEvent) -> None:
     """Put one domain event on the bus (synchronously, to every subscriber)."""
     actor.msgbus.publish(event_topic(event), event)
+
+
+def identity(component: str, run_id: str, reproducible: bool) -> tuple[Source, EventIds]:
+    """The ``source`` of a component's events and the ids it hands out: reproducible ids
+    (seeded by run and component) in backtests, random ones live."""
+    if reproducible and not run_id:
+        raise ValueError(f"{component}: reproducible event ids need a run_id")
+    source = Source(component=component, run_id=run_id or "live")
+    ids = EventIds.seeded(f"{run_id}/{component}") if reproducible else EventIds.random()
+    return source, ids

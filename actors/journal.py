@@ -1,10 +1,17 @@
 """JournalActor: every domain event on the bus goes to the event store, off the hot path.
 
-The handler only enqueues (one queue operation); :class:`~tapereader.core.writer.EventWriter`
-appends in batches from its own thread. On stop, everything queued is written before the
-store closes. If the store fails, the writer keeps every event it could not write: the
-actor logs it and holds them in :attr:`JournalActor.unwritten` so nothing is lost silently.
+The handler only appends to a local list; every ``chunk`` events, or once the events it
+holds span ``max_delay_ms`` of event time, the list goes to the
+:class:`~tapereader.core.writer.EventWriter` as one queue item, and the writer appends in
+batches from its own thread. (One queue operation per event made the engine thread and the
+writer thread fight over the queue's lock and the GIL on every tick.) Live nodes also set
+``flush_every_ms`` so a quiet market never leaves events waiting in the list. On stop,
+everything held or queued is written before the store closes. If the store fails, the
+writer keeps every event it could not write: the actor logs it and holds them in
+:attr:`JournalActor.unwritten` so nothing is lost silently.
 """
+
+import datetime as dt
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
@@ -12,7 +19,13 @@ from nautilus_trader.common.config import ActorConfig
 from tapereader.actors.bus import EVENTS
 from tapereader.core.events import DomainEvent
 from tapereader.core.store import EventStore
-from tapereader.core.writer import EventWriter, OverflowPolicy, WriterConfig, WriterFailedError
+from tapereader.core.writer import (
+    EventWriter,
+    OverflowPolicy,
+    WriterConfig,
+    WriterFailedError,
+    WriterFullError,
+)
 
 
 class JournalActorConfig(ActorConfig, frozen=True):
@@ -22,7 +35,9 @@ class JournalActorConfig(ActorConfig, frozen=True):
     topic: str = f"{EVENTS}.*"
     max_batch: int = 2_000
     max_delay_ms: float = 50.0
-    capacity: int = 100_000
+    capacity: int = 10_000  # queue items: events or chunks
+    chunk: int = 256
+    flush_every_ms: int = 0  # > 0: a clock timer hands the held events over this often
     overflow: str = "block"  # "block" the engine thread, or "raise" (the event is kept)
 
 
@@ -40,6 +55,9 @@ class JournalActor(Actor):
         )
         self._store: EventStore | None = None
         self._writer: EventWriter | None = None
+        self._held: list[DomainEvent] = []
+        self._held_since = 0
+        self._max_delay_ns = int(config.max_delay_ms * 1e6)
         self.unwritten: list[DomainEvent] = []
         self.journaled = 0
 
@@ -48,17 +66,27 @@ class JournalActor(Actor):
         self._store = EventStore.open(self._cfg.store)
         self._writer = EventWriter(self._store, self._writer_config)
         self.msgbus.subscribe(self._cfg.topic, self._on_event)
+        if self._cfg.flush_every_ms > 0:
+            self.clock.set_timer(
+                "journal-flush",
+                interval=dt.timedelta(milliseconds=self._cfg.flush_every_ms),
+                callback=lambda _: self._hand_over(),
+            )
         self.log.info(f"journaling {self._cfg.topic} into {self._store.description}")
 
     def on_stop(self) -> None:
         """Write everything queued, then close the store."""
         self.msgbus.unsubscribe(self._cfg.topic, self._on_event)
-        if self._writer is not None:
+        if "journal-flush" in self.clock.timer_names:
+            self.clock.cancel_timer("journal-flush")
+        self._hand_over()
+        writer = self._writer
+        if writer is not None:
             try:
-                self._writer.close()
+                writer.close()
             except WriterFailedError as exc:
                 self._failed(exc)
-            stats = self._writer.stats()
+            stats = writer.stats()
             self.log.info(
                 f"journal: {stats.written} written, {stats.duplicates} already stored, "
                 f"{stats.batches} batches, producer blocked {stats.blocked_s:.3f} s"
@@ -75,12 +103,35 @@ class JournalActor(Actor):
         if self._writer is None:
             self.unwritten.append(event)
             return
+        held = self._held
+        if not held:
+            self._held_since = event.ts_event
+        held.append(event)
+        self.journaled += 1
+        if len(held) >= self._cfg.chunk or event.ts_event - self._held_since >= self._max_delay_ns:
+            self._hand_over()
+
+    def flush(self) -> None:
+        """Hand the held events over and wait until they are stored."""
+        self._hand_over()
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _hand_over(self) -> None:
+        if not self._held:
+            return
+        chunk, self._held = self._held, []
+        if self._writer is None:
+            self.unwritten.extend(chunk)
+            return
         try:
-            self._writer.put(event)
-            self.journaled += 1
-        except WriterFailedError as exc:
-            self.unwritten.append(event)
-            self._failed(exc)
+            self._writer.put_many(chunk)
+        except (WriterFailedError, WriterFullError) as exc:
+            self.unwritten.extend(chunk)
+            if isinstance(exc, WriterFailedError):
+                self._failed(exc)
+            else:
+                self.log.error(f"journal: {exc}; {len(chunk)} events held unwritten")
 
     def _failed(self, exc: WriterFailedError) -> None:
         # The writer stopped: take over what it kept, once, and keep collecting.

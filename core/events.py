@@ -260,7 +260,14 @@ class TradeMonitorAlert(DomainEvent, kw_only=True):
     category: ClassVar[str] = "alerts"
 
     kind: Literal[
-        "drawdown", "slippage", "rejected_order", "stale_data", "kill_switch", "feed", "other"
+        "drawdown",
+        "slippage",
+        "rejected_order",
+        "stale_data",
+        "kill_switch",
+        "feed",
+        "model",
+        "other",
     ]
     severity: Severity
     message: str

@@ -5,6 +5,7 @@ import sys
 from collections.abc import Sequence
 
 from tapereader import (
+    backtest_cli,
     demo,
     events_cli,
     feed_cli,
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.register(sub)
+    backtest_cli.register(sub)
     events_cli.register(sub)
     ingest_cli.register(sub)
     feed_cli.register(sub)

@@ -65,6 +65,21 @@ def test_batches_never_exceed_max_batch(store: EventStore) -> None:
     assert store.count() == 1000
 
 
+def test_a_chunk_is_one_queue_item_and_is_written_in_order(store: EventStore) -> None:
+    gated = GatedStore(store)
+    gated.gate.clear()
+    writer = EventWriter(gated, WriterConfig(max_batch=100, max_delay_ms=1000, capacity=3))  # type: ignore[arg-type]
+    chunks = [signals(250) for _ in range(3)]
+    for chunk in chunks:
+        writer.put_many(chunk)
+    assert writer.stats().queued <= 3  # 750 events in at most three queue items
+    writer.put_many([])  # nothing to queue: not an item
+    gated.gate.set()
+    writer.close()
+    assert [r.event for r in store.read()] == [e for c in chunks for e in c]
+    assert max(gated.batch_sizes) <= 100
+
+
 def test_close_writes_everything_still_queued(store: EventStore) -> None:
     batch = signals(3000)
     writer = EventWriter(store, WriterConfig(max_batch=500, max_delay_ms=5000))
@@ -79,7 +94,7 @@ def test_a_full_queue_blocks_the_producer_until_there_is_room(store: EventStore)
     config = WriterConfig(max_batch=10, max_delay_ms=0, capacity=20)
     writer = EventWriter(gated, config)  # type: ignore[arg-type]
     events = signals(100)
-    producer = threading.Thread(target=writer.put_many, args=(events,))
+    producer = threading.Thread(target=lambda: [writer.put(e) for e in events])
     producer.start()
     time.sleep(0.3)
     assert producer.is_alive(), "the producer should be blocked on the full queue"
@@ -114,7 +129,8 @@ def test_a_blocked_put_with_a_timeout_gives_up_clearly(store: EventStore) -> Non
     gated = GatedStore(store)
     gated.gate.clear()
     writer = EventWriter(gated, WriterConfig(max_batch=1, max_delay_ms=0, capacity=1))  # type: ignore[arg-type]
-    writer.put_many(signals(2))  # one in flight, one queued
+    for event in signals(2):  # one in flight, one queued
+        writer.put(event)
     with pytest.raises(WriterFullError, match="stayed full"):
         writer.put(signals(1)[0], timeout_s=0.1)
     gated.gate.set()
