@@ -76,7 +76,8 @@ class BacktestResult:
     chain: Chain
 
 
-def _venue(engine: BacktestEngine, v: VenueTable) -> None:
+def add_venue(engine: BacktestEngine, v: VenueTable) -> None:
+    """Add one configured venue (account, book, fill, fee and latency models) to ``engine``."""
     fee = (
         FixedFeeModel(Money.from_str(v.fixed_commission))
         if v.fee_model == "fixed"
@@ -150,7 +151,7 @@ def run_backtest(
     try:
         venues = {cfg.venue_of(i.id.value).name: cfg.venue_of(i.id.value) for i in instruments}
         for venue in venues.values():
-            _venue(engine, venue)
+            add_venue(engine, venue)
         for instrument in instruments:
             engine.add_instrument(instrument)
         engine.add_data(data)

@@ -1,12 +1,19 @@
-"""``tapereader demo``: the main job, as far as the product is built today.
+"""``tapereader demo``: the main job end to end on real data.
 
-Every step runs on the real data in ``../shared/data/market`` and records what it did in
-the event store (``var/events.db`` unless told otherwise), so ``tapereader events stats``
-shows the run afterwards. Steps whose part is not built yet say so instead of pretending.
+It finds the data (``--data``, else ``$TAPEREADER_DATA``, else ``../shared/data/market``;
+without any, it says where it looked and how to get a public Binance day), ingests it,
+trains and promotes the EUR/USD ensemble when none is active (on the days before the
+backtest), replays the whole actor chain over the following days with its signals
+published on ZeroMQ to a subscriber that counts them, splits a multi-scanner file, and
+prints where the report and the event store are. Every step records what it did in the
+event store (``var/events.db`` unless told otherwise).
 """
 
 import argparse
 import hashlib
+import os
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -16,16 +23,18 @@ from tapereader.core.events import RunCompleted, RunStarted, Source
 from tapereader.core.store import EventStore
 
 DATA = Path("../shared/data/market")  # relative to the project root, where make runs
+DATA_ENV = "TAPEREADER_DATA"
+BACKTEST_CONFIG = "config/backtest.toml"
+TRAIN_END = "2014-05-13T00:00:00"  # the backtest (config/backtest.toml) starts here
+PUBLIC_DAY = (
+    "https://data.binance.vision/data/futures/um/daily/{kind}/BTCUSDT/BTCUSDT-{kind}-2024-08-08.zip"
+)
 DEMO_FILES = [
     "hftbt_binance-usdm_btcusdt_20240808_rawfeed.gz",
     "lean_oanda_eurusd_tick_201405",
 ]
 SCANNER_FILE = "tests/scanners/corpus/momentum_trio.py"
 DEMO_INSTRUMENT = "EUR/USD.OANDA"
-NOT_YET = [
-    ("signals", "SignalActor serving the ensemble in the actor chain (issue: learning)"),
-    ("backtest", "decision, risk, execution and trade-monitor actors (issue: pipeline)"),
-]
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -33,7 +42,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     demo = subparsers.add_parser("demo", help="run the main job end to end on the real data")
     demo.add_argument("--store", default="var/events.db", help="event store (default %(default)s)")
     demo.add_argument("--catalog", default="var/catalog", help="tick catalog (default %(default)s)")
-    demo.add_argument("--data", type=Path, default=DATA, help="real market data folder")
+    demo.add_argument(
+        "--data", type=Path, help=f"real market data folder (default: ${DATA_ENV}, else {DATA})"
+    )
+    demo.add_argument("--config", default=BACKTEST_CONFIG, help="backtest (default %(default)s)")
     demo.add_argument(
         "--scanner-file",
         default=SCANNER_FILE,
@@ -81,6 +93,8 @@ def _train(args: argparse.Namespace) -> int:
             "3",
             "--embargo-seconds",
             "300",
+            "--end",
+            TRAIN_END,
             "--promote",
             "--no-progress",
         ]
@@ -94,18 +108,117 @@ def _scanners(args: argparse.Namespace) -> int:
     return main(["scanners", "split", args.scanner_file, "-o", out, "--events", args.store])
 
 
+def _free_endpoint() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+class _Counter(threading.Thread):
+    """A ZeroMQ subscriber beside the backtest, counting what reaches it, per type."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(name="demo-subscriber", daemon=True)
+        from tapereader.core.wire import WireSubscriber
+
+        # Connected before the publisher binds: ZeroMQ retries, so nothing early is missed.
+        self.subscriber = WireSubscriber(endpoint)
+        self.by_type: dict[str, int] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            for message in self.subscriber.messages(timeout_ms=200):
+                name = type(message.event).__name__
+                self.by_type[name] = self.by_type.get(name, 0) + 1
+
+    def stop(self) -> None:
+        time.sleep(0.5)  # the last messages are in flight on loopback
+        self.done.set()
+        self.join(5)
+        self.subscriber.close()
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from tapereader.replay.backtest import BacktestError, print_summary, run_backtest
+    from tapereader.replay.backtest_config import BacktestConfigError, load_backtest_config
+
+    try:
+        cfg = load_backtest_config(args.config)
+    except BacktestConfigError as exc:
+        print(f"   {exc}")
+        return 2
+    var = Path(args.store).parent
+    endpoint = _free_endpoint()
+    chain = msgspec.structs.replace(
+        cfg.chain,
+        signals=msgspec.structs.replace(cfg.chain.signals, registry=str(var / "models")),
+        publisher=msgspec.structs.replace(cfg.chain.publisher, endpoint=endpoint),
+    )
+    cfg = msgspec.structs.replace(
+        cfg,
+        chain=chain,
+        backtest=msgspec.structs.replace(
+            cfg.backtest, catalog=args.catalog, store=args.store, report_dir=str(var / "reports")
+        ),
+    )
+    counter = _Counter(endpoint)
+    counter.start()
+    try:
+        result = run_backtest(cfg, progress=lambda msg: print(f"   {msg}", flush=True))
+    except (BacktestError, RuntimeError) as exc:
+        print(f"   backtest failed: {exc}")
+        return 1
+    finally:
+        counter.stop()
+    print_summary(result, out=lambda text: print("   " + text.replace("\n", "\n   ")))
+    lost = counter.subscriber.stats.lost
+    received = ", ".join(f"{n:,} {t}" for t, n in sorted(counter.by_type.items())) or "nothing"
+    print(f"\n   ZeroMQ subscriber on {endpoint}: received {received}; lost {lost}")
+    print(f"   report: {result.html}")
+    print(f"   events: {args.store} (run {result.run_id})")
+    return 0 if result.reconciliation.ok else 1
+
+
 STEPS: list[tuple[str, Callable[[argparse.Namespace], int]]] = [
     ("ingest the BTCUSDT feed and OANDA EUR/USD ticks into the catalog", _ingest),
-    ("train the EUR/USD ensemble when none is active", _train),
+    ("train the EUR/USD ensemble on 1-12 May when none is active", _train),
+    ("backtest the actor chain on 13-15 May, signals published on ZeroMQ", _backtest),
     ("split a multi-scanner file into isolated scanners", _scanners),
 ]
 
 
+def find_data(explicit: Path | None) -> Path | None:
+    """``--data``, else ``$TAPEREADER_DATA``, else ``../shared/data/market``, if it exists."""
+    for candidate in (explicit, os.environ.get(DATA_ENV), DATA):
+        if candidate:
+            return Path(candidate) if Path(candidate).is_dir() else None
+    return None
+
+
+def no_data_message(explicit: Path | None) -> str:
+    """What to do when no data folder was found: where we looked, and the public source."""
+    looked = explicit or os.environ.get(DATA_ENV) or DATA
+    urls = "\n  ".join(PUBLIC_DAY.format(kind=k) for k in ("bookTicker", "trades"))
+    return (
+        f"tapereader demo: real market data not found at {looked} "
+        f"(looked at --data, ${DATA_ENV}, then {DATA}).\n"
+        "The demo's steps use the OANDA EUR/USD ticks and the Binance BTCUSDT feed of the "
+        "tapereader data set. With internet access, one public Binance day can be ingested "
+        "instead (`tapereader ingest` reads these archives as they are):\n  "
+        f"{urls}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run every built step, then report what was recorded."""
-    if not args.data.is_dir():
-        print(f"tapereader demo: real market data not found at {args.data} (use --data)")
+    data = find_data(args.data)
+    if data is None:
+        print(no_data_message(args.data))
         return 2
+    args.data = data
     store_path = Path(args.store)
     store_path.parent.mkdir(parents=True, exist_ok=True)
     run_id = f"demo-{uuid.uuid4().hex[:8]}"
@@ -134,8 +247,6 @@ def run(args: argparse.Namespace) -> int:
         if status != 0:
             print(f"   step failed (exit {status}); stopping")
             break
-    for part, what in NOT_YET:
-        print(f"\n== [not built yet] {part}: {what}")
     with EventStore.open(store_path) as store:
         now = time.time_ns()
         store.append(

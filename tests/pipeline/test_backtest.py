@@ -237,3 +237,27 @@ def test_live_signals_equal_the_batch_path_over_the_same_ticks(result, registry:
     assert [s.ts_event for s in signals] == ds.ts[rows].tolist()
     live = np.array([[s.members[m] for m in ("lr", "rf", "xgb", "lstm")] for s in signals])
     assert np.abs(live - pred.members[:, :, 2]).max() < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("offset_bps", "fills"),
+    [(1.0, True), (-20.0, False)],  # at the touch plus 1 bp: fills; 20 bp away: IOC cancels
+)
+def test_limit_orders_with_a_time_in_force_fill_or_are_cancelled(
+    offset_bps: float, fills: bool, two_days: Path, registry: Path, tmp_path: Path
+) -> None:
+    extra = (
+        f'\n[chain.execution]\norder_type = "LIMIT"\ntime_in_force = "IOC"\n'
+        f"limit_offset_bps = {offset_bps}\n"
+    )
+    r = _run(tmp_path / "run", two_days, registry, extra=extra)
+    submitted = _of(r, ev.OrderSubmitted)
+    assert submitted and all(o.order_type == "LIMIT" and o.price for o in submitted)
+    assert all(o.time_in_force == "IOC" for o in submitted)
+    if fills:
+        assert len(_of(r, ev.OrderFilled)) == len(submitted)
+    else:
+        assert not _of(r, ev.OrderFilled)
+        cancelled = {c.client_order_id for c in _of(r, ev.OrderCancelled)}
+        assert cancelled == {o.client_order_id for o in submitted}
+    assert r.reconciliation.ok
