@@ -7,6 +7,7 @@ then works from the event store alone: it rebuilds positions and P&L from the st
 events and checks them against the engine's own reports, and writes the report.
 """
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from tapereader.actors.chain import Chain, build_chain
 from tapereader.core.events import DomainEvent, RunCompleted, RunStarted, Source
 from tapereader.core.ids import EventIds
 from tapereader.core.ledger import ledger_from_events
+from tapereader.core.models.registry import Registry
 from tapereader.core.store import EventStore
 
 from .backtest_config import BacktestConfig, VenueTable
@@ -139,6 +141,9 @@ def run_backtest(
         Path(store).parent.mkdir(parents=True, exist_ok=True)
     source = Source(component="tapereader.backtest", run_id=run_id)
     ids = EventIds.seeded(f"{run_id}/backtest")
+    overlaps = training_overlap(cfg)
+    for warning in overlaps:
+        progress(f"warning: {warning}")
     progress(f"loading ticks from {cfg.backtest.catalog}")
     instruments, data = load_ticks(cfg)
     first = min(d.ts_event for d in data)
@@ -167,7 +172,7 @@ def run_backtest(
         for strategy in chain.strategies:
             engine.add_strategy(strategy)
         with EventStore.open(store) as es:
-            es.append([_run_started(cfg, source, ids, first, run_id)])
+            es.append([_run_started(cfg, source, ids, first, run_id, overlaps)])
         progress(f"running {len(data):,} ticks through the chain (run {run_id})")
         started = time.perf_counter()
         engine.run()
@@ -229,8 +234,38 @@ def run_events(store: EventStore, run_id: str) -> list[DomainEvent]:
     return [r.event for r in store.read() if r.event.source.run_id == run_id]
 
 
+def training_overlap(cfg: BacktestConfig) -> list[str]:
+    """Warnings for instruments whose model learned from (or was validated on) the span:
+    such a backtest is in sample and flatters the model."""
+    registry = Registry(cfg.chain.signals.registry)
+    bt = cfg.backtest
+    start = int(bt.start.timestamp() * 1e9) if bt.start else 0
+    end = int(bt.end.timestamp() * 1e9) if bt.end else 2**63 - 1
+    out = []
+    for instrument in cfg.chain.instruments:
+        version = cfg.chain.signals.model_versions.get(instrument) or registry.active(instrument)
+        if version is None:
+            continue  # the SignalActor refuses to start, with the reason
+        m = registry.load(version).manifest
+        if start < m.holdout_start_ns and end > m.data_start_ns:
+            out.append(
+                f"{instrument}: the span overlaps the data model {version} was trained or "
+                f"validated on (until {_iso(m.holdout_start_ns)}): results are in sample"
+            )
+    return out
+
+
+def _iso(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="seconds")
+
+
 def _run_started(
-    cfg: BacktestConfig, source: Source, ids: EventIds, ts: int, run_id: str
+    cfg: BacktestConfig,
+    source: Source,
+    ids: EventIds,
+    ts: int,
+    run_id: str,
+    overlaps: list[str],
 ) -> RunStarted:
     bt = cfg.backtest
     return RunStarted(
@@ -248,6 +283,7 @@ def _run_started(
             "instruments": ",".join(cfg.chain.instruments),
             "models": ",".join(f"{k}={v}" for k, v in cfg.chain.signals.model_versions.items()),
             "run_id": run_id,
+            "in_sample": "; ".join(overlaps) or "no",
         },
     )
 
