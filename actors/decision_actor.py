@@ -13,7 +13,13 @@ from nautilus_trader.model.identifiers import InstrumentId
 
 from tapereader.actors.bus import identity, publish_event
 from tapereader.actors.messages import Signal, signal_data_type
-from tapereader.core.decision import DecisionPolicy, DecisionState, SignalView, decide
+from tapereader.core.decision import (
+    Decision,
+    DecisionPolicy,
+    DecisionState,
+    SignalView,
+    decide,
+)
 from tapereader.core.events import DecisionMade, SignalGenerated
 from tapereader.core.latency import LatencyRecorder
 
@@ -39,39 +45,45 @@ def reference_price(action: str, stance_before: str, bid: float, ask: float) -> 
     return (bid + ask) / 2.0
 
 
-def decision_event(
-    signal: SignalGenerated, policy: DecisionPolicy, state: DecisionState, **envelope: object
-) -> DecisionMade | None:
-    """Decide on one signal (updating ``state``); None when the signal has no market."""
+def decide_on(
+    signal: SignalGenerated, policy: DecisionPolicy, state: DecisionState
+) -> tuple[Decision, str] | None:
+    """Decide on one signal (updating ``state``): the decision and the stance before it;
+    None when the signal has no market to trade at."""
     if signal.bid is None or signal.ask is None:
         return None
     before = state.stance
-    d = decide(
-        policy,
-        state,
-        SignalView(
-            p_up=signal.p_up,
-            p_down=signal.p_down,
-            confidence=signal.confidence,
-            ts_ns=signal.ts_event,
-        ),
+    view = SignalView(
+        p_up=signal.p_up, p_down=signal.p_down, confidence=signal.confidence, ts_ns=signal.ts_event
     )
+    return decide(policy, state, view), before
+
+
+def decision_event(
+    signal: SignalGenerated,
+    decision: Decision,
+    before: str,
+    policy: DecisionPolicy,
+    **envelope: object,
+) -> DecisionMade:
+    """The ``DecisionMade`` event of ``decision``, caused by ``signal``."""
+    assert signal.bid is not None and signal.ask is not None  # decide_on checked
     return DecisionMade(
         ts_event=signal.ts_event,
         causation_id=signal.event_id,
         correlation_id=signal.correlation_id,
         instrument_id=signal.instrument_id,
-        action=d.action,
-        target_position=d.target_position,
-        reference_price=reference_price(d.action, before, signal.bid, signal.ask),
-        reasons=d.reasons,
+        action=decision.action,
+        target_position=decision.target_position,
+        reference_price=reference_price(decision.action, before, signal.bid, signal.ask),
+        reasons=decision.reasons,
         thresholds={
             "enter": policy.enter,
             "exit": policy.exit,
             "min_edge": policy.min_edge,
             "min_confidence": policy.min_confidence,
         },
-        stance=d.stance,
+        stance=decision.stance,
         confidence=signal.confidence,
         model_version=signal.model_version,
         bid=signal.bid,
@@ -104,19 +116,24 @@ class DecisionActor(Actor):
     def on_data(self, data: Signal) -> None:
         """One signal: decide, and publish the decision (HOLDs only when configured)."""
         signal = data.event
+        policy = self._policies[signal.instrument_id]
+        outcome = decide_on(signal, policy, self._states[signal.instrument_id])
+        if outcome is None:
+            self.log.warning(f"{signal.instrument_id}: signal without a market, no decision")
+            return
+        decision, before = outcome
+        self.decisions += 1
+        if self.latency is not None:
+            self.latency.hop("decision")
+        if decision.action == "HOLD" and not self._cfg.emit_holds:
+            return
         event = decision_event(
             signal,
-            self._policies[signal.instrument_id],
-            self._states[signal.instrument_id],
+            decision,
+            before,
+            policy,
             event_id=self._ids.next(signal.ts_event),
             ts_init=self.clock.timestamp_ns(),
             source=self._source,
         )
-        if event is None:
-            self.log.warning(f"{signal.instrument_id}: signal without a market, no decision")
-            return
-        self.decisions += 1
-        if self.latency is not None:
-            self.latency.hop("decision")
-        if event.action != "HOLD" or self._cfg.emit_holds:
-            publish_event(self, event)
+        publish_event(self, event)

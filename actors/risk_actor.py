@@ -1,8 +1,8 @@
 """RiskActor: every decision that would trade is checked against the limits first.
 
 The rules are :mod:`tapereader.core.risk`; the portfolio they look at is a
-:class:`~tapereader.core.ledger.Ledger` this actor keeps from the chain's own fills and
-the instruments' quotes (the same ledger what-if replays use). Each checked decision gets a
+:class:`~tapereader.core.ledger.Ledger` this actor keeps from the chain's own fills, marked
+at each decision's market (the same ledger what-if replays use). Each checked decision gets a
 ``RiskVerdict`` event; an approved one also goes to the ExecutionStrategy as an
 :class:`~tapereader.actors.messages.ApprovedDecision`. The kill switch, once tripped, is an
 alert and stays tripped (only risk-reducing orders pass) until reset.
@@ -10,7 +10,6 @@ alert and stays tripped (only risk-reducing orders pass) until reset.
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
-from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.identifiers import InstrumentId
 
 from tapereader.actors.bus import EVENTS, identity, publish_event
@@ -53,7 +52,6 @@ class RiskActor(Actor):
             if instrument is None:
                 raise RuntimeError(f"risk: instrument {raw} is not in the cache")
             multipliers[raw] = instrument.multiplier.as_double()
-            self.subscribe_quote_ticks(iid)
         self.ledger = Ledger(multipliers=multipliers, starting_equity=self._cfg.starting_equity)
         self.msgbus.subscribe(f"{EVENTS}.decisions.DecisionMade", self._on_decision)
         self.msgbus.subscribe(f"{EVENTS}.orders.OrderFilled", self._on_fill)
@@ -62,15 +60,13 @@ class RiskActor(Actor):
         self.msgbus.unsubscribe(f"{EVENTS}.decisions.DecisionMade", self._on_decision)
         self.msgbus.unsubscribe(f"{EVENTS}.orders.OrderFilled", self._on_fill)
 
-    def on_quote_tick(self, tick: QuoteTick) -> None:
-        raw = tick.instrument_id.value
-        bid, ask = tick.bid_price.as_double(), tick.ask_price.as_double()
-        self._markets[raw] = MarketView(bid=bid, ask=ask, ts_last_ns=tick.ts_event)
-        self.ledger.mark(raw, bid, ask, tick.ts_event)
-
     def _market(self, decision: DecisionMade) -> MarketView:
-        """The newest market: the decision's own (its tick reached the chain before this
-        actor's quote handler ran) unless a later quote arrived since."""
+        """The market the decision saw, which is also where the ledger is marked.
+
+        A decision comes from the tick that just arrived, so no quote subscription is
+        needed (it would cost a handler call and a mark per tick); the stale-data rule then
+        measures how long the tick took to become this decision (clock now minus its time).
+        """
         raw = decision.instrument_id
         known = self._markets.get(raw)
         if known is not None and known.ts_last_ns >= decision.ts_event:

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from tapereader.actors.decision_actor import decision_event
+from tapereader.actors.decision_actor import decide_on, decision_event
 from tapereader.core.decision import DecisionPolicy, DecisionState
 from tapereader.core.events import DecisionMade, DomainEvent, SignalGenerated, Source
 from tapereader.core.ledger import Fill, Ledger
@@ -80,12 +80,14 @@ def what_if(
         led = result.ledger
         led.mark(s.instrument_id, s.bid, s.ask, s.ts_event)
         state = states.setdefault(s.instrument_id, DecisionState())
-        d = decision_event(s, policies[s.instrument_id], state, ts_init=s.ts_event, source=_SOURCE)
-        if d is None:
+        policy = policies[s.instrument_id]
+        decided = decide_on(s, policy, state)
+        if decided is None:
             continue
-        result.decisions[d.action] += 1
-        if d.action == "HOLD":
+        result.decisions[decided[0].action] += 1
+        if decided[0].action == "HOLD":
             continue
+        d = decision_event(s, *decided, policy, ts_init=s.ts_event, source=_SOURCE)
         intent = OrderIntent(
             instrument_id=s.instrument_id,
             action=d.action,

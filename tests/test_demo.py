@@ -10,12 +10,15 @@ from tapereader.core.events import (
     RunCompleted,
     RunStarted,
     ScannerGenerated,
+    SignalGenerated,
 )
 from tapereader.core.models.registry import PRIOR_METRIC
 from tapereader.core.store import EventStore
 
 
-def test_the_demo_runs_every_built_step_and_records_it(market_data: Path, tmp_path: Path) -> None:
+def test_the_demo_runs_every_built_step_and_records_it(
+    market_data: Path, tmp_path: Path, capsys
+) -> None:
     store = tmp_path / "events.db"
     argv = [
         "demo",
@@ -31,6 +34,17 @@ def test_the_demo_runs_every_built_step_and_records_it(market_data: Path, tmp_pa
         events = [r.event for r in s.read()]
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunCompleted)
     assert events[-1].status == "succeeded"
+    runs = [e for e in events if isinstance(e, RunStarted)]
+    (backtest,) = [r for r in runs if r.source.component == "tapereader.backtest"]
+    assert backtest.parameters["in_sample"] == "no"  # trained before the backtested day
+    (done,) = [e for e in events if isinstance(e, RunCompleted) and e.source == backtest.source]
+    assert done.status == "succeeded" and done.summary["signals"] > 50_000
+    signals = [e for e in events if isinstance(e, SignalGenerated)]
+    assert len(signals) == done.summary["signals"]
+    out = capsys.readouterr().out
+    assert f"{len(signals):,} SignalGenerated; lost 0" in out  # all reached a ZeroMQ subscriber
+    report = tmp_path / "reports" / backtest.source.run_id / "report.html"
+    assert report.is_file() and str(report) in out
     ingested = [e for e in events if isinstance(e, DataIngested)]
     assert sum(e.rows_written.get("trades", 0) for e in ingested) == 21_313
     assert sum(e.rows_written.get("quotes", 0) for e in ingested) == 66_089 + 532_903
