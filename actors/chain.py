@@ -82,6 +82,7 @@ class JournalTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     store: str = ""  # SQLite path or postgresql:// URL; empty: no journal
     max_batch: Annotated[int, msgspec.Meta(ge=1)] = 2_000
     max_delay_ms: _Pos = 50.0
+    flush_every_ms: _NonNegInt = 0  # live nodes: hand held events over at least this often
 
 
 class PublisherTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -148,6 +149,9 @@ class TickTap(Actor):
             self.subscribe_quote_ticks(iid)
             self.subscribe_trade_ticks(iid)
 
+    def on_stop(self) -> None:
+        """Nothing to release: the engine drops the actor's subscriptions itself."""
+
     def on_quote_tick(self, tick: QuoteTick) -> None:
         self._latency.tick()
 
@@ -202,6 +206,7 @@ def build_chain(
                 store=store,
                 max_batch=cfg.journal.max_batch,
                 max_delay_ms=cfg.journal.max_delay_ms,
+                flush_every_ms=cfg.journal.flush_every_ms,
             )
         )
         if store

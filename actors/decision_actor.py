@@ -110,6 +110,9 @@ class DecisionActor(Actor):
             iid = InstrumentId.from_str(raw)
             self.subscribe_data(signal_data_type(iid), instrument_id=iid)
 
+    def on_stop(self) -> None:
+        """Nothing to release: the engine drops the actor's subscriptions itself."""
+
     def state_of(self, instrument_id: str) -> DecisionState:
         return self._states[instrument_id]
 

@@ -69,12 +69,14 @@ class RiskActor(Actor):
         """
         raw = decision.instrument_id
         known = self._markets.get(raw)
-        if known is not None and known.ts_last_ns >= decision.ts_event:
+        if known is not None and known.ts_last_ns >= decision.ts_init:
             return known
         if decision.bid is None or decision.ask is None:
-            return known or MarketView(bid=0.0, ask=0.0, ts_last_ns=decision.ts_event)
+            return known or MarketView(bid=0.0, ask=0.0, ts_last_ns=decision.ts_init)
         self.ledger.mark(raw, decision.bid, decision.ask, decision.ts_event)
-        market = MarketView(bid=decision.bid, ask=decision.ask, ts_last_ns=decision.ts_event)
+        # ts_init: when the chain made the decision from its tick, on this node's clock (a
+        # replayed feed's exchange times are years old); the stale rule measures from it.
+        market = MarketView(bid=decision.bid, ask=decision.ask, ts_last_ns=decision.ts_init)
         self._markets[raw] = market
         return market
 

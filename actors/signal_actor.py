@@ -91,6 +91,9 @@ class SignalActor(Actor):
             )
             self.subscribe_data(feature_data_type(iid), instrument_id=iid)
 
+    def on_stop(self) -> None:
+        """Nothing to release: the engine drops the actor's subscriptions itself."""
+
     def on_data(self, data: FeatureVector) -> None:
         """One feature row: score it when it closes a period and the window is full."""
         engine = self._engines[data.instrument_id]

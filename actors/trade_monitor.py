@@ -104,7 +104,9 @@ class TradeMonitorActor(Actor):
     def on_quote_tick(self, tick: QuoteTick) -> None:
         raw = tick.instrument_id.value
         self.ledger.mark(raw, tick.bid_price.as_double(), tick.ask_price.as_double(), tick.ts_event)
-        self._last_quote[raw] = tick.ts_event
+        # Receipt time: a replayed feed carries old exchange times, and "no tick for T
+        # seconds" is about what reached the node.
+        self._last_quote[raw] = tick.ts_init
         self._stale.discard(raw)
         if tick.ts_event >= self._next_snapshot:
             every = self._cfg.snapshot_every_ms * 1_000_000

@@ -10,6 +10,7 @@ from tapereader import (
     events_cli,
     feed_cli,
     ingest_cli,
+    live,
     models_cli,
     scanners_cli,
     subscribe_cli,
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest_cli.register(sub)
     events_cli.register(sub)
     ingest_cli.register(sub)
+    live.register(sub)
     feed_cli.register(sub)
     models_cli.register(sub)
     scanners_cli.register(sub)

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from tapereader.cli import main
 from tapereader.core.events import (
     DataIngested,
@@ -16,6 +18,7 @@ from tapereader.core.models.registry import PRIOR_METRIC
 from tapereader.core.store import EventStore
 
 
+@pytest.mark.timeout(900)  # training and a day of backtest: minutes on two shared cores
 def test_the_demo_runs_every_built_step_and_records_it(
     market_data: Path, tmp_path: Path, capsys
 ) -> None:
