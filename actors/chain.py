@@ -26,8 +26,9 @@ from tapereader.actors.publisher import PublisherActor, PublisherActorConfig
 from tapereader.actors.risk_actor import RiskActor, RiskActorConfig
 from tapereader.actors.signal_actor import SignalActor, SignalActorConfig
 from tapereader.actors.trade_monitor import TradeMonitorActor, TradeMonitorActorConfig
-from tapereader.core.decision import DecisionPolicy
+from tapereader.core.decision import DecisionPolicy, DecisionState
 from tapereader.core.latency import LatencyRecorder
+from tapereader.core.recovery import Recovered
 from tapereader.strategies.execution import ExecutionStrategy, ExecutionStrategyConfig
 
 _Pos = Annotated[float, msgspec.Meta(gt=0.0)]
@@ -194,8 +195,10 @@ def build_chain(
     reproducible_ids: bool,
     measure_latency: bool = False,
     store: str | None = None,
+    recovered: Recovered | None = None,
 ) -> Chain:
-    """Make every component of the chain; ``store`` overrides ``[chain.journal].store``."""
+    """Make every component of the chain; ``store`` overrides ``[chain.journal].store``;
+    ``recovered`` (a live restart) hands over positions, stances and the kill switch."""
     ids = {"run_id": run_id, "reproducible_ids": reproducible_ids}
     instruments = list(cfg.instruments)
     store = cfg.journal.store if store is None else store
@@ -224,6 +227,7 @@ def build_chain(
         else None
     )
     f = cfg.features
+    restore, stances, tripped = _takeover(recovered, instruments)
     chain = Chain(
         features=FeatureActor(
             FeatureActorConfig(
@@ -254,6 +258,7 @@ def build_chain(
                 policy=cfg.decision.policy,
                 policies=cfg.decision.instruments,
                 emit_holds=cfg.decision.emit_holds,
+                stances=stances,
                 **ids,
             )
         ),
@@ -263,17 +268,19 @@ def build_chain(
                 instrument_ids=instruments,
                 limits_path=cfg.risk.limits,
                 starting_equity=cfg.starting_equity,
+                kill_switch_tripped=tripped,
                 **ids,
             )
         ),
         execution=ExecutionStrategy(
             ExecutionStrategyConfig(
-                strategy_id="ExecutionStrategy-001",
+                order_id_tag="001",  # the strategy id: ExecutionStrategy-001
                 instrument_ids=instruments,
                 order_type=cfg.execution.order_type,
                 time_in_force=cfg.execution.time_in_force,
                 limit_offset_bps=cfg.execution.limit_offset_bps,
                 flatten_on_stop=cfg.execution.flatten_on_stop,
+                restore_positions=restore,
                 **ids,
             )
         ),
@@ -299,3 +306,22 @@ def build_chain(
         for part in (chain.signals, chain.decisions, chain.risk, chain.execution):
             part.latency = chain.latency
     return chain
+
+
+def _takeover(
+    recovered: Recovered | None, instruments: list[str]
+) -> tuple[dict[str, float], dict[str, DecisionState], bool]:
+    """Positions to restore, stances to keep and the kill switch, for the traded instruments.
+
+    A stance is kept only where the position it built survives (same sign): after a clean
+    stop that flattened, the next run starts flat in both.
+    """
+    if recovered is None:
+        return {}, {}, False
+    restore = {k: v for k, v in recovered.positions.items() if k in instruments and v}
+    stances = {}
+    for k, state in recovered.stances.items():
+        held = restore.get(k, 0.0)
+        if (state.stance == "LONG" and held > 0) or (state.stance == "SHORT" and held < 0):
+            stances[k] = state
+    return restore, stances, recovered.kill_switch_tripped

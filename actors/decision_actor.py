@@ -32,6 +32,7 @@ class DecisionActorConfig(ActorConfig, frozen=True):
     policy: DecisionPolicy = DecisionPolicy()
     policies: dict[str, DecisionPolicy] = msgspec.field(default_factory=dict)
     emit_holds: bool = True
+    stances: dict[str, DecisionState] = msgspec.field(default_factory=dict)  # recovered
     run_id: str = ""
     reproducible_ids: bool = False
 
@@ -106,7 +107,12 @@ class DecisionActor(Actor):
 
     def on_start(self) -> None:
         for raw in self._cfg.instrument_ids:
-            self._states[raw] = DecisionState()
+            known = self._cfg.stances.get(raw)
+            self._states[raw] = (
+                DecisionState(stance=known.stance, since_ns=known.since_ns)
+                if known
+                else DecisionState()
+            )
             iid = InstrumentId.from_str(raw)
             self.subscribe_data(signal_data_type(iid), instrument_id=iid)
 

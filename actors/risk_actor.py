@@ -26,6 +26,7 @@ class RiskActorConfig(ActorConfig, frozen=True):
     instrument_ids: list[str]
     limits_path: str = "config/risk.toml"
     starting_equity: float = 100_000.0
+    kill_switch_tripped: bool = False  # recovered from an earlier run: stays tripped
     run_id: str = ""
     reproducible_ids: bool = False
 
@@ -38,6 +39,7 @@ class RiskActor(Actor):
         self._cfg = config
         self._source, self._ids = identity(str(self.id), config.run_id, config.reproducible_ids)
         self.engine = RiskEngine(load_limits(config.limits_path))
+        self.engine.kill_switch_tripped = config.kill_switch_tripped
         self.ledger = Ledger(starting_equity=config.starting_equity)
         self._markets: dict[str, MarketView] = {}
         self.latency: LatencyRecorder | None = None
@@ -55,6 +57,22 @@ class RiskActor(Actor):
         self.ledger = Ledger(multipliers=multipliers, starting_equity=self._cfg.starting_equity)
         self.msgbus.subscribe(f"{EVENTS}.decisions.DecisionMade", self._on_decision)
         self.msgbus.subscribe(f"{EVENTS}.orders.OrderFilled", self._on_fill)
+        if self.engine.kill_switch_tripped:
+            # Said again in this run's events, so a later restart still finds it tripped.
+            now = self.clock.timestamp_ns()
+            self.log.error("kill switch still tripped (recovered): only risk-reducing orders")
+            publish_event(
+                self,
+                TradeMonitorAlert(
+                    event_id=self._ids.next(now),
+                    ts_event=now,
+                    ts_init=now,
+                    source=self._source,
+                    kind="kill_switch",
+                    severity="critical",
+                    message="kill switch still tripped (recovered from the previous run)",
+                ),
+            )
 
     def on_stop(self) -> None:
         self.msgbus.unsubscribe(f"{EVENTS}.decisions.DecisionMade", self._on_decision)

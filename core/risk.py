@@ -228,9 +228,16 @@ class RiskEngine:
         self.kill_switch_tripped = False
 
     def check(self, o: OrderIntent, m: MarketView, p: PortfolioView) -> Verdict:
-        """Approve or reject one order intent; an approval counts towards the rate limit."""
-        verdict = self._rate(o)
-        if verdict is None and not reduces_risk(p.positions.get(o.instrument_id, 0.0), o.target):
+        """Approve or reject one order intent; an approval counts towards the rate limit.
+
+        The kill switch is looked at first: a drawdown past the limit must trip it even
+        while the order rate is what would refuse the order anyway.
+        """
+        reducing = reduces_risk(p.positions.get(o.instrument_id, 0.0), o.target)
+        verdict = None if reducing else self._kill_switch(p)
+        if verdict is None:
+            verdict = self._rate(o)
+        if verdict is None and not reducing:
             verdict = self._opening_rules(o, m, p)
         if verdict is not None:
             return verdict
@@ -255,7 +262,7 @@ class RiskEngine:
             )
         return None
 
-    def _opening_rules(self, o: OrderIntent, m: MarketView, p: PortfolioView) -> Verdict | None:
+    def _kill_switch(self, p: PortfolioView) -> Verdict | None:
         if self.kill_switch_tripped:
             return Verdict(
                 approved=False,
@@ -265,7 +272,9 @@ class RiskEngine:
         tripped = check_drawdown(p, self.limits)
         if tripped is not None:
             self.kill_switch_tripped = True
-            return tripped
+        return tripped
+
+    def _opening_rules(self, o: OrderIntent, m: MarketView, p: PortfolioView) -> Verdict | None:
         limits = self.limits
         verdicts = (
             check_daily_loss(p, limits),

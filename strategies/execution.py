@@ -9,10 +9,13 @@ feature row (the tick). The correlation id of the whole chain is the feature row
 
 import uuid
 
+import msgspec
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model import events as nt
+from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce
 from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.orders import Order
 from nautilus_trader.trading.strategy import Strategy
 
 from tapereader.actors.bus import identity, publish_event
@@ -30,6 +33,7 @@ class ExecutionStrategyConfig(StrategyConfig, frozen=True):
     time_in_force: str = "GTC"
     limit_offset_bps: float = 0.0
     flatten_on_stop: bool = False
+    restore_positions: dict[str, float] = msgspec.field(default_factory=dict)  # recovered
     run_id: str = ""
     reproducible_ids: bool = False
 
@@ -40,7 +44,10 @@ class _Link:
     __slots__ = ("correlation_id", "decision_id", "submitted_id")
 
     def __init__(
-        self, submitted_id: uuid.UUID, decision_id: uuid.UUID, correlation_id: uuid.UUID | None
+        self,
+        submitted_id: uuid.UUID,
+        decision_id: uuid.UUID | None,
+        correlation_id: uuid.UUID | None,
     ) -> None:
         self.submitted_id = submitted_id
         self.decision_id = decision_id
@@ -63,21 +70,70 @@ class ExecutionStrategy(Strategy):
         self.latency: LatencyRecorder | None = None
         self.submitted = 0
         self.skipped = 0
+        self._restore = {k: v for k, v in config.restore_positions.items() if v}
+        self._working: dict[str, Order] = {}  # submitted by this strategy, not yet closed
+        self._wound_down = False
 
     def on_start(self) -> None:
         for raw in self._cfg.instrument_ids:
             if self.cache.instrument(InstrumentId.from_str(raw)) is None:
                 raise RuntimeError(f"execution: instrument {raw} is not in the cache")
         self.msgbus.subscribe(APPROVED_TOPIC, self._on_approved)
+        for raw in self._restore:
+            self.subscribe_quote_ticks(InstrumentId.from_str(raw))
+
+    def on_quote_tick(self, tick: QuoteTick) -> None:
+        """Restore a recovered position at the first quote (the venue needs a market).
+
+        The order has no decision behind it: it re-establishes what decisions of the
+        crashed run had built, which risk approved then.
+        """
+        raw = tick.instrument_id.value
+        target = self._restore.pop(raw, None)
+        self.unsubscribe_quote_ticks(tick.instrument_id)
+        if target is None:
+            return
+        delta = target - self._committed(tick.instrument_id)
+        qty = self.cache.instrument(tick.instrument_id).make_qty(abs(delta))
+        if qty.as_double() <= 0.0:
+            return
+        side = OrderSide.BUY if delta > 0 else OrderSide.SELL
+        order = self.order_factory.market(tick.instrument_id, side, qty)
+        self.log.warning(f"restoring the recovered position of {raw}: {side.name} {qty}")
+        mid = (tick.bid_price.as_double() + tick.ask_price.as_double()) / 2
+        self._submit(order, raw, side, None, None, mid, None, qty.as_double(), None)
 
     def on_stop(self) -> None:
-        """Stop taking decisions, cancel open orders, and flatten when configured."""
+        """Wind down if nobody did before stopping (the end of a backtest)."""
+        self.wind_down()
+
+    def wind_down(self) -> None:
+        """Stop taking decisions, cancel open orders, and flatten when configured.
+
+        A live node calls it while still running and waits for :attr:`settled`: orders sent
+        from ``on_stop`` would meet a node that no longer processes their fills.
+        """
+        if self._wound_down:
+            return
+        self._wound_down = True
         self.msgbus.unsubscribe(APPROVED_TOPIC, self._on_approved)
         for raw in self._cfg.instrument_ids:
             iid = InstrumentId.from_str(raw)
             self.cancel_all_orders(iid)
             if self._cfg.flatten_on_stop:
                 self.close_all_positions(iid)
+
+    @property
+    def settled(self) -> bool:
+        """No unfinished order, and no open position when flattening was asked for."""
+        cache = self.cache
+        unfinished = (
+            cache.orders_open(strategy_id=self.id)
+            or cache.orders_inflight(strategy_id=self.id)
+            or any(not o.is_closed for o in self._working.values())
+        )
+        flat = not self._cfg.flatten_on_stop or not cache.positions_open(strategy_id=self.id)
+        return not unfinished and flat
 
     # --- decisions to orders ------------------------------------------------------------
 
@@ -101,39 +157,71 @@ class ExecutionStrategy(Strategy):
                 iid, side, qty, instrument.make_price(raw), time_in_force=self._tif
             )
             price = order.price.as_double()
+        self._submit(
+            order,
+            decision.instrument_id,
+            side,
+            msg.verdict.event_id,
+            decision.correlation_id,
+            decision.reference_price,
+            decision.event_id,
+            qty.as_double(),
+            price,
+        )
+        if self.latency is not None:
+            self.latency.hop("order")
+
+    def _submit(
+        self,
+        order: Order,
+        instrument_id: str,
+        side: OrderSide,
+        cause: uuid.UUID | None,
+        correlation: uuid.UUID | None,
+        reference: float,
+        decision_id: uuid.UUID | None,
+        quantity: float,
+        price: float | None,
+    ) -> None:
         now = self.clock.timestamp_ns()
         submitted = ev.OrderSubmitted(
             event_id=self._ids.next(now),
             ts_event=now,
             ts_init=now,
             source=self._source,
-            causation_id=msg.verdict.event_id,
-            correlation_id=decision.correlation_id,
-            instrument_id=decision.instrument_id,
+            causation_id=cause,
+            correlation_id=correlation,
+            instrument_id=instrument_id,
             client_order_id=order.client_order_id.value,
             side="BUY" if side == OrderSide.BUY else "SELL",
-            order_type=self._cfg.order_type,
-            quantity=qty.as_double(),
+            order_type=order.order_type.name,
+            quantity=quantity,
             price=price,
-            time_in_force=self._cfg.time_in_force,
-            reference_price=decision.reference_price,
-            decision_id=decision.event_id,
+            time_in_force=order.time_in_force.name,
+            reference_price=reference,
+            decision_id=decision_id,
         )
-        self._links[submitted.client_order_id] = _Link(
-            submitted.event_id, decision.event_id, decision.correlation_id
-        )
+        self._links[submitted.client_order_id] = _Link(submitted.event_id, decision_id, correlation)
         publish_event(self, submitted)
+        self._working[submitted.client_order_id] = order
         self.submit_order(order)
         self.submitted += 1
-        if self.latency is not None:
-            self.latency.hop("order")
 
     def _committed(self, iid: InstrumentId) -> float:
-        """The net position plus what open orders would still add."""
-        position = float(self.portfolio.net_position(iid))
-        for order in self.cache.orders_open(instrument_id=iid, strategy_id=self.id):
-            left = order.leaves_qty.as_double()
-            position += left if order.side == OrderSide.BUY else -left
+        """The strategy's open position plus what its unfinished orders would still add.
+
+        Unfinished includes orders not yet handed to the venue: a live node queues
+        submissions, so a burst of decisions can come before the first order leaves.
+        """
+        position = sum(
+            p.signed_qty for p in self.cache.positions_open(instrument_id=iid, strategy_id=self.id)
+        )
+        for coid, order in list(self._working.items()):
+            if order.is_closed:
+                del self._working[coid]
+            elif order.instrument_id == iid:
+                left = order.leaves_qty.as_double()
+                position += left if order.side == OrderSide.BUY else -left
         return position
 
     # --- Nautilus order and position events to domain events ---------------------------

@@ -13,6 +13,8 @@ the journal writes everything it holds), ``RunCompleted`` is appended, and the p
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
 import time
 import tomllib
@@ -50,6 +52,7 @@ class LiveTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     journal_flush_ms: Annotated[int, msgspec.Meta(gt=0)] = 50
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     stop_after_s: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0  # 0: until a signal
+    settle_timeout_s: Annotated[float, msgspec.Meta(gt=0.0)] = 15.0  # cancels and flattening
 
 
 def load_live_config(path: str | Path):  # -> (LiveTable, ChainConfig)
@@ -86,6 +89,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     p = subparsers.add_parser("live", help="paper-trade the actor chain on the live tick feed")
     p.add_argument("--config", default="config/live_paper.toml", help="(default %(default)s)")
     p.add_argument("--run-id", help="default: live-<random>")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="do not take over positions, stances and the kill switch from the last run",
+    )
     p.set_defaults(run=run)
 
 
@@ -95,11 +103,28 @@ def run(args: argparse.Namespace) -> int:
     except LiveConfigError as exc:
         print(f"tapereader live: {exc}", file=sys.stderr)
         return 2
-    return run_node(live, chain, run_id=args.run_id or f"live-{uuid.uuid4().hex[:10]}")
+    return run_node(
+        live, chain, run_id=args.run_id or f"live-{uuid.uuid4().hex[:10]}", resume=not args.fresh
+    )
 
 
-def run_node(live: LiveTable, chain_cfg, *, run_id: str) -> int:  # chain_cfg: ChainConfig
-    """Build, run and stop the node; returns the exit status."""
+def previous_run(store_url: str):  # -> Recovered | None
+    """What the latest paper run in the store left behind (None when there is none)."""
+    from tapereader.core.recovery import last_run, recover
+    from tapereader.core.store import EventStore
+
+    with EventStore.open(store_url) as store:
+        events = [r.event for r in store.read()]
+    run_id = last_run(events, kinds=("paper", "live"))
+    return None if run_id is None else recover(events, run_id)
+
+
+def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) -> int:
+    """Build, run and stop the node; returns the exit status.
+
+    With ``resume``, the latest paper run in the store hands over its positions (restored on
+    the paper venue at the first quote), decision stances and kill switch.
+    """
     import uvloop
     from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
     from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
@@ -118,7 +143,18 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str) -> int:  # chain_cfg: C
             chain_cfg.journal, store=live.store, flush_every_ms=live.journal_flush_ms
         ),
     )
-    chain = build_chain(chain_cfg, run_id=run_id, reproducible_ids=False, measure_latency=True)
+    if "://" not in live.store:
+        Path(live.store).parent.mkdir(parents=True, exist_ok=True)
+    recovered = previous_run(live.store) if resume else None
+    if recovered is not None:
+        print(f"tapereader live: taking over from {recovered.describe()}", flush=True)
+    chain = build_chain(
+        chain_cfg,
+        run_id=run_id,
+        reproducible_ids=False,
+        measure_latency=True,
+        recovered=recovered,
+    )
     config = TradingNodeConfig(
         trader_id=live.trader_id,
         logging=LoggingConfig(log_level=live.log_level),
@@ -147,8 +183,6 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str) -> int:  # chain_cfg: C
         timeout_post_stop=1.0,
     )
     source = Source(component="tapereader.live", run_id=run_id)
-    if "://" not in live.store:
-        Path(live.store).parent.mkdir(parents=True, exist_ok=True)
     with EventStore.open(live.store) as store:
         now = time.time_ns()
         store.append(
@@ -159,7 +193,12 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str) -> int:  # chain_cfg: C
                     source=source,
                     kind="paper",
                     config_hash=uuid.uuid5(uuid.NAMESPACE_OID, repr(chain_cfg)).hex[:16],
-                    parameters={"feed": live.feed_endpoint, "run_id": run_id},
+                    parameters={
+                        "feed": live.feed_endpoint,
+                        "run_id": run_id,
+                        "recovered": recovered.describe() if recovered else "nothing",
+                        "recovered_from": recovered.run_id if recovered else "",
+                    },
                 )
             ]
         )
@@ -167,9 +206,8 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str) -> int:  # chain_cfg: C
     status = "succeeded"
 
     async def main() -> None:
-        # The node installs its own SIGINT/SIGTERM handlers, which stop it gracefully: its
-        # run task then ends, which is what this waits for.
-        node = TradingNode(config, loop=asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        node = TradingNode(config, loop=loop)
         nodes.append(node)
         node.add_data_client_factory(feed, ZmqFeedDataClientFactory)
         for v in live.venues:
@@ -179,13 +217,25 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str) -> int:  # chain_cfg: C
         for strategy in chain.strategies:
             node.trader.add_strategy(strategy)
         node.build()
+        # Replace the node's own SIGINT/SIGTERM handlers (which stop it at once): the
+        # strategy must wind down while the node still processes its orders' events.
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         running = asyncio.create_task(node.run_async())
         print(f"tapereader live: run {run_id}, feed {live.feed_endpoint}", flush=True)
-        try:
-            await asyncio.wait_for(asyncio.shield(running), live.stop_after_s or None)
-        except TimeoutError:  # stop_after_s elapsed: stop as a signal would
-            await node.stop_async()
-            await asyncio.wait_for(running, 30)
+        with contextlib.suppress(TimeoutError):  # stop_after_s elapsed: stop as on a signal
+            await asyncio.wait_for(stop.wait(), live.stop_after_s or None)
+        print("tapereader live: stopping: no new decisions, cancel, flatten", flush=True)
+        execution = chain.execution
+        execution.wind_down()
+        deadline = loop.time() + live.settle_timeout_s
+        while not execution.settled and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if not execution.settled:
+            print("tapereader live: orders or positions still open at the stop", flush=True)
+        await node.stop_async()
+        await asyncio.wait_for(running, 30)
         print("tapereader live: stopped", flush=True)
 
     try:

@@ -170,6 +170,17 @@ def test_the_order_rate_limit_counts_approvals_in_a_sliding_minute() -> None:
     assert engine.check(order(ts_ns=after), market(ts_last_ns=after), portfolio()).approved
 
 
+def test_a_drawdown_trips_the_kill_switch_even_when_the_rate_limit_is_reached() -> None:
+    # A burst of decisions (a live feed replayed at full speed) fills the minute's order
+    # budget; the drawdown that builds meanwhile must still trip the switch, not hide
+    # behind "order_rate".
+    engine = RiskEngine(LIMITS)
+    for i in range(30):
+        assert engine.check(order(ts_ns=T + i), market(ts_last_ns=T + i), portfolio()).approved
+    v = engine.check(order(ts_ns=T + 31), market(), portfolio(equity=7_000.0))
+    assert not v.approved and v.rule == "kill_switch" and engine.kill_switch_tripped
+
+
 def test_rejections_do_not_count_towards_the_rate() -> None:
     engine = RiskEngine(LIMITS)
     for i in range(100):
