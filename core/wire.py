@@ -11,11 +11,14 @@ A message is three frames (see ``docs/WIRE.md``):
 3. the event, msgpack map with its ``type`` tag, the same bytes the event store keeps.
 
 Publishing never blocks: a PUB socket drops what a slow subscriber cannot take at its
-high-water mark, and the sequence numbers make every drop visible on the subscriber side.
+high-water mark, without telling the publisher, and the sequence numbers make every drop
+visible on the subscriber side (:class:`WireSubscriber` counts them per stream).
 """
 
 import time
 from collections.abc import Iterator, Sequence
+from types import TracebackType
+from typing import Self
 
 import msgspec
 import zmq
@@ -48,11 +51,27 @@ class WireMessage(msgspec.Struct, frozen=True):
 
 
 class SubscriberStats(msgspec.Struct):
-    """What a subscriber received, lost (sequence gaps) and could not decode."""
+    """What a subscriber received, lost (sequence gaps) and could not decode, in total."""
 
     received: int = 0
     lost: int = 0
     garbage: int = 0
+
+
+class StreamStats(msgspec.Struct):
+    """One (publisher, topic) stream as a subscriber saw it.
+
+    ``received + garbage + lost == last_seq - first_seq + 1``: every sequence number from
+    the first seen to the last seen is accounted for. Messages after ``last_seq`` are
+    unknown until a later one arrives (compare with the publisher's last ``seq``).
+    """
+
+    first_seq: int
+    last_seq: int
+    received: int = 0
+    lost: int = 0
+    garbage: int = 0
+    restarts: int = 0
 
 
 _header_encoder = msgspec.msgpack.Encoder()
@@ -71,8 +90,7 @@ def encode(event: DomainEvent, topic: str, publisher: str, seq: int) -> list[byt
     return [topic.encode(), _header_encoder.encode(header), to_msgpack(event)]
 
 
-def decode(frames: Sequence[bytes]) -> WireMessage:
-    """Validate and decode three frames; raises :class:`WireError` naming the problem."""
+def _decode_head(frames: Sequence[bytes]) -> tuple[str, WireHeader]:
     if len(frames) != 3:
         raise WireError(f"expected 3 frames, got {len(frames)}")
     try:
@@ -82,15 +100,34 @@ def decode(frames: Sequence[bytes]) -> WireMessage:
         raise WireError(f"bad topic or header frame: {exc}") from exc
     if header.version != WIRE_VERSION:
         raise WireError(f"wire version {header.version}, this reader knows {WIRE_VERSION}")
+    return topic, header
+
+
+def _decode_event(topic: str, header: WireHeader, data: bytes) -> DomainEvent:
     try:
-        event = from_msgpack(frames[2])
+        return from_msgpack(data)
     except EventDecodeError as exc:
         raise WireError(f"topic {topic}, seq {header.seq}: {exc}") from exc
-    return WireMessage(topic, header, event)
+
+
+def decode(frames: Sequence[bytes]) -> WireMessage:
+    """Validate and decode three frames; raises :class:`WireError` naming the problem."""
+    topic, header = _decode_head(frames)
+    return WireMessage(topic, header, _decode_event(topic, header, frames[2]))
+
+
+_MORE = zmq.NOBLOCK | zmq.SNDMORE
 
 
 class WirePublisher:
-    """A PUB socket that sends events without ever blocking the caller."""
+    """A PUB socket that sends events without ever blocking the caller.
+
+    ``published`` counts every event handed to :meth:`publish`; ``not_sent`` those the
+    socket refused (``EAGAIN`` under ``NOBLOCK``). A PUB socket never refuses: at a
+    subscriber's high-water mark it drops that subscriber's copy silently, so per-subscriber
+    loss is only known to the subscriber (sequence gaps); ``sequences`` gives the last
+    ``seq`` of every topic, to compare with what a subscriber saw last.
+    """
 
     def __init__(
         self,
@@ -106,27 +143,49 @@ class WirePublisher:
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.bind(endpoint)
         self.endpoint = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._send = self._socket.send
         self._seq: dict[str, int] = {}
+        self._topic_bytes: dict[str, bytes] = {}
         self.published = 0
         self.not_sent = 0
 
+    @property
+    def sequences(self) -> dict[str, int]:
+        """The last ``seq`` published on each topic (= messages published on it)."""
+        return dict(self._seq)
+
     def publish(self, event: DomainEvent) -> None:
         """Send one event; counted in ``not_sent`` if the socket refused it."""
+        # The frames of encode(), sent one by one: send_multipart costs twice as much.
         topic = topic_for(event)
         seq = self._seq[topic] = self._seq.get(topic, 0) + 1
+        topic_bytes = self._topic_bytes.get(topic)
+        if topic_bytes is None:
+            topic_bytes = self._topic_bytes[topic] = topic.encode()
+        header = _header_encoder.encode(WireHeader(WIRE_VERSION, self.name, seq, time.time_ns()))
+        body = to_msgpack(event)
         self.published += 1
         try:
-            self._socket.send_multipart(encode(event, topic, self.name, seq), flags=zmq.NOBLOCK)
+            # A multipart message is accepted or refused whole, at its first frame.
+            self._send(topic_bytes, _MORE)
+            self._send(header, _MORE)
+            self._send(body, zmq.NOBLOCK)
         except zmq.Again:
             self.not_sent += 1
 
     def close(self) -> None:
-        """Close the socket."""
+        """Close the socket (messages still queued for subscribers are dropped)."""
         self._socket.close()
 
 
 class WireSubscriber:
-    """A SUB socket that yields decoded events and counts what it lost."""
+    """A SUB socket that yields decoded events and counts what it lost.
+
+    ``stats`` holds the totals; ``streams`` the same per (publisher, topic), where the
+    sequence numbers live. A gap in ``seq`` is counted in ``lost`` when the next message of
+    that stream arrives. The first message seen starts a stream (joining late is not
+    loss); a ``seq`` that goes back (the publisher restarted) starts it again.
+    """
 
     def __init__(
         self,
@@ -142,21 +201,52 @@ class WireSubscriber:
         for topic in topics:
             self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self._socket.connect(endpoint)
-        self._last_seq: dict[tuple[str, str], int] = {}
+        self._poller = zmq.Poller()
+        self._poller.register(self._socket, zmq.POLLIN)
+        self.streams: dict[tuple[str, str], StreamStats] = {}
         self.stats = SubscriberStats()
 
     def receive(self, timeout_ms: int | None = None) -> WireMessage | None:
         """The next message, or None after ``timeout_ms``; raises :class:`WireError`."""
-        if timeout_ms is not None and not self._socket.poll(timeout_ms):
+        if timeout_ms is not None and not self._poller.poll(timeout_ms):
             return None
-        frames = self._socket.recv_multipart(copy=True)
+        frames = self._recv_frames()
         try:
-            message = decode(frames)
+            topic, header = _decode_head(frames)
         except WireError:
             self.stats.garbage += 1
             raise
-        self._count(message.topic, message.header)
-        return message
+        try:
+            event = _decode_event(topic, header, frames[2])
+        except WireError:
+            # The header is sound: its seq is accounted for, as garbage rather than loss.
+            self.stats.garbage += 1
+            self._count(topic, header).garbage += 1
+            raise
+        self.stats.received += 1
+        self._count(topic, header).received += 1
+        return WireMessage(topic, header, event)
+
+    def _recv_frames(self) -> list[bytes]:
+        # Three reads and one RCVMORE check: recv_multipart (a check per frame) and
+        # Socket.poll (a new poller per call) would double the cost of a message. ZeroMQ
+        # delivers a message's frames together, so the other two are already there.
+        recv = self._socket.recv
+        frames = [recv()]
+        try:
+            frames.append(recv(zmq.NOBLOCK))
+            frames.append(recv(zmq.NOBLOCK))
+        except zmq.Again:
+            self.stats.garbage += 1
+            raise WireError(f"expected 3 frames, got {len(frames)}") from None
+        if self._socket.get(zmq.RCVMORE):
+            # More than three frames, or a short message followed by another: skip to the
+            # end of the message (a good message swallowed here shows up as a seq gap).
+            while self._socket.get(zmq.RCVMORE):
+                frames.append(recv())
+            self.stats.garbage += 1
+            raise WireError(f"expected 3 frames, got {len(frames)} or a short message")
+        return frames
 
     def messages(self, timeout_ms: int = 1000) -> Iterator[WireMessage]:
         """Messages until none arrives for ``timeout_ms``; garbage is counted and skipped."""
@@ -169,14 +259,32 @@ class WireSubscriber:
                 return
             yield message
 
-    def _count(self, topic: str, header: WireHeader) -> None:
-        self.stats.received += 1
+    def _count(self, topic: str, header: WireHeader) -> StreamStats:
         key = (header.publisher, topic)
-        last = self._last_seq.get(key)
-        if last is not None and header.seq > last + 1:
-            self.stats.lost += header.seq - last - 1
-        self._last_seq[key] = header.seq
+        seq = header.seq
+        stream = self.streams.get(key)
+        if stream is None:
+            stream = self.streams[key] = StreamStats(first_seq=seq, last_seq=seq)
+        elif seq <= stream.last_seq:
+            stream = self.streams[key] = StreamStats(seq, seq, restarts=stream.restarts + 1)
+        else:
+            gap = seq - stream.last_seq - 1
+            stream.lost += gap
+            self.stats.lost += gap
+            stream.last_seq = seq
+        return stream
 
     def close(self) -> None:
         """Close the socket."""
         self._socket.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -25,10 +25,14 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print one line per message until --count, --idle-timeout or Ctrl-C."""
+    """Print one line per message until --count, --idle-timeout or Ctrl-C.
+
+    Messages go to stdout; losses (gaps in a stream's sequence numbers, shown as they are
+    found), bad messages and the final counts go to stderr.
+    """
     sub = WireSubscriber(args.endpoint, args.topic or [""])
     timeout_ms = None if args.idle_timeout is None else int(args.idle_timeout * 1000)
-    shown = 0
+    shown = lost = 0
     try:
         while args.count is None or shown < args.count:
             try:
@@ -39,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
             if message is None:
                 break
             h = message.header
+            if sub.stats.lost > lost:
+                print(
+                    f"lost {sub.stats.lost - lost} before {h.publisher}#{h.seq}  {message.topic}",
+                    file=sys.stderr,
+                )
+                lost = sub.stats.lost
             print(f"{h.publisher}#{h.seq}  {message.topic}  {summary(message.event)}", flush=True)
             shown += 1
     except KeyboardInterrupt:
