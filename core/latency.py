@@ -17,7 +17,7 @@ class LatencyRecorder:
     """Nanoseconds from tick to each hop, kept in preallocated arrays (oldest overwritten
     once ``capacity`` samples of a hop were taken)."""
 
-    __slots__ = ("_counts", "_data", "capacity", "t0")
+    __slots__ = ("_counts", "_data", "capacity", "t0", "ticks")
 
     def __init__(self, capacity: int = 1_000_000) -> None:
         if capacity < 1:
@@ -26,10 +26,12 @@ class LatencyRecorder:
         self._data = {hop: np.zeros(capacity, dtype=np.int64) for hop in HOPS}
         self._counts = dict.fromkeys(HOPS, 0)
         self.t0 = 0
+        self.ticks = 0
 
     def tick(self) -> None:
         """A tick entered the chain now."""
         self.t0 = time.perf_counter_ns()
+        self.ticks += 1
 
     def hop(self, name: str) -> None:
         """The current tick reached hop ``name`` now."""

@@ -53,6 +53,7 @@ class LiveTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     stop_after_s: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0  # 0: until a signal
     settle_timeout_s: Annotated[float, msgspec.Meta(gt=0.0)] = 15.0  # cancels and flattening
+    metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9464  # 0: no /metrics
 
 
 def load_live_config(path: str | Path):  # -> (LiveTable, ChainConfig)
@@ -133,8 +134,21 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
 
     from tapereader.actors.chain import build_chain
     from tapereader.core.events import RunCompleted, RunStarted, Source
+    from tapereader.core.metrics import MetricsServer
     from tapereader.core.store import EventStore
     from tapereader.ingest.zmq_feed import ZmqFeedDataClientConfig, ZmqFeedDataClientFactory
+    from tapereader.live_metrics import chain_samples
+
+    feeds: list = []
+
+    class FeedFactory(ZmqFeedDataClientFactory):
+        """Keeps the feed client it builds, for its counters in /metrics."""
+
+        @staticmethod
+        def create(loop, name, config, msgbus, cache, clock):  # type: ignore[no-untyped-def, override]
+            client = ZmqFeedDataClientFactory.create(loop, name, config, msgbus, cache, clock)
+            feeds.append(client)
+            return client
 
     feed = "ZMQFEED"
     chain_cfg = msgspec.structs.replace(
@@ -209,7 +223,7 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
         loop = asyncio.get_running_loop()
         node = TradingNode(config, loop=loop)
         nodes.append(node)
-        node.add_data_client_factory(feed, ZmqFeedDataClientFactory)
+        node.add_data_client_factory(feed, FeedFactory)
         for v in live.venues:
             node.add_exec_client_factory(v.name, SandboxLiveExecClientFactory)
         for actor in chain.actors:
@@ -238,6 +252,13 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
         await asyncio.wait_for(running, 30)
         print("tapereader live: stopped", flush=True)
 
+    metrics = (
+        MetricsServer(lambda: chain_samples(chain, feeds), live.metrics_port)
+        if live.metrics_port
+        else None
+    )
+    if metrics is not None:
+        print(f"tapereader live: metrics on {metrics.url}", flush=True)
     try:
         uvloop.run(main())
     except Exception as exc:
@@ -246,6 +267,8 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
     finally:
         for node in nodes:
             node.dispose()  # outside the loop: dispose closes it
+        if metrics is not None:
+            metrics.close()
     with EventStore.open(live.store) as store:
         now = time.time_ns()
         summary = {

@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,7 @@ LIVE = """
 feed_endpoint = "{endpoint}"
 store = "{store}"
 log_level = "WARNING"
+metrics_port = {metrics}
 
 [[live.venues]]
 name = "OANDA"
@@ -80,6 +83,7 @@ def _config(tmp_path: Path, registry: Path, endpoint: str, limits: Path | None =
             registry=registry,
             version=VERSION,
             limits=limits or ROOT / "config" / "risk.toml",
+            metrics=_free_port(),
         )
     )
     return config
@@ -131,6 +135,9 @@ def test_the_live_node_paper_trades_the_feed_and_stops_cleanly_on_sigterm(
         stats = publisher.replay(ticks, speed=None)
         assert stats.published == len(ticks)
         _wait_for(store, None, len(ticks) - 100)  # every quote once the LSTM window is full
+        port = tomllib.loads(config.read_text())["live"]["metrics_port"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            metrics = r.read().decode()
         node.send_signal(signal.SIGTERM)
         out, _ = node.communicate(timeout=90)
     finally:
@@ -147,6 +154,13 @@ def test_the_live_node_paper_trades_the_feed_and_stops_cleanly_on_sigterm(
     assert len(signals) >= len(ticks) - 100  # every quote after the window fills
     assert fills, "the chain should trade with these thresholds"
     assert completed.summary["signals"] == len(signals)
+    # What Prometheus scrapes while the node runs.
+    assert f"tapereader_feed_messages_total {float(len(ticks))}" in metrics
+    assert "tapereader_feed_garbage_total 0.0" in metrics
+    assert 'tapereader_hop_latency_seconds{hop="signal",quantile="0.99"}' in metrics
+    assert 'tapereader_hop_latency_seconds{hop="order",quantile="0.5"}' in metrics
+    signals_line = next(x for x in metrics.splitlines() if x.startswith("tapereader_signals_total"))
+    assert float(signals_line.split()[-1]) >= len(ticks) - 100
     # Flattened on stop: the stored fills leave no position.
     ledger = ledger_from_events(events)
     assert ledger.position(OANDA) == pytest.approx(0.0, abs=1e-9)
