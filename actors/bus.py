@@ -7,6 +7,7 @@ know who stores or forwards what it emits. The prefix keeps clear of Nautilus's 
 """
 
 from nautilus_trader.common.actor import Actor
+from nautilus_trader.model.identifiers import InstrumentId
 
 from tapereader.core.events import DomainEvent, Source
 from tapereader.core.ids import EventIds
@@ -32,3 +33,15 @@ def identity(component: str, run_id: str, reproducible: bool) -> tuple[Source, E
     source = Source(component=component, run_id=run_id or "live")
     ids = EventIds.seeded(f"{run_id}/{component}") if reproducible else EventIds.random()
     return source, ids
+
+
+def instrument_multipliers(actor: Actor, instrument_ids: list[str]) -> dict[str, float]:
+    """Each instrument's contract multiplier from the actor's cache; an instrument missing
+    from the cache stops the actor's start with its name."""
+    out = {}
+    for raw in instrument_ids:
+        instrument = actor.cache.instrument(InstrumentId.from_str(raw))
+        if instrument is None:
+            raise RuntimeError(f"{actor.id}: instrument {raw} is not in the cache")
+        out[raw] = instrument.multiplier.as_double()
+    return out

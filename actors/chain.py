@@ -7,9 +7,7 @@ events off the bus. :func:`build_chain` makes them from a :class:`ChainConfig` (
 trades.
 """
 
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -121,20 +119,6 @@ def chain_config(raw: dict[str, Any], origin: str) -> ChainConfig:
         return msgspec.convert(raw, ChainConfig)
     except (msgspec.ValidationError, ValueError) as exc:
         raise ChainConfigError(f"{origin}: [chain] {str(exc).replace('$.', 'chain.')}") from exc
-
-
-def load_chain_config(path: str | Path) -> ChainConfig:
-    """Read the ``[chain]`` table of a TOML file (a backtest or live config)."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ChainConfigError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ChainConfigError(f"{path}: not valid TOML: {exc}") from exc
-    if "chain" not in raw:
-        raise ChainConfigError(f"{path}: missing table [chain]")
-    return chain_config(raw["chain"], str(path))
 
 
 class TickTap(Actor):

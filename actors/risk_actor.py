@@ -10,9 +10,8 @@ alert and stays tripped (only risk-reducing orders pass) until reset.
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
-from nautilus_trader.model.identifiers import InstrumentId
 
-from tapereader.actors.bus import EVENTS, identity, publish_event
+from tapereader.actors.bus import EVENTS, identity, instrument_multipliers, publish_event
 from tapereader.actors.messages import APPROVED_TOPIC, ApprovedDecision
 from tapereader.core.events import DecisionMade, OrderFilled, RiskVerdict, TradeMonitorAlert
 from tapereader.core.latency import LatencyRecorder
@@ -47,13 +46,7 @@ class RiskActor(Actor):
         self.rejected = 0
 
     def on_start(self) -> None:
-        multipliers = {}
-        for raw in self._cfg.instrument_ids:
-            iid = InstrumentId.from_str(raw)
-            instrument = self.cache.instrument(iid)
-            if instrument is None:
-                raise RuntimeError(f"risk: instrument {raw} is not in the cache")
-            multipliers[raw] = instrument.multiplier.as_double()
+        multipliers = instrument_multipliers(self, self._cfg.instrument_ids)
         self.ledger = Ledger(multipliers=multipliers, starting_equity=self._cfg.starting_equity)
         self.msgbus.subscribe(f"{EVENTS}.decisions.DecisionMade", self._on_decision)
         self.msgbus.subscribe(f"{EVENTS}.orders.OrderFilled", self._on_fill)

@@ -18,7 +18,7 @@ from nautilus_trader.common.events import TimeEvent
 from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.identifiers import InstrumentId
 
-from tapereader.actors.bus import EVENTS, identity, publish_event
+from tapereader.actors.bus import EVENTS, identity, instrument_multipliers, publish_event
 from tapereader.core import events as ev
 from tapereader.core.ledger import ClosedTrade, Fill, Ledger
 
@@ -66,14 +66,9 @@ class TradeMonitorActor(Actor):
     # --- lifecycle ----------------------------------------------------------------------
 
     def on_start(self) -> None:
-        multipliers = {}
+        multipliers = instrument_multipliers(self, self._cfg.instrument_ids)
         for raw in self._cfg.instrument_ids:
-            iid = InstrumentId.from_str(raw)
-            instrument = self.cache.instrument(iid)
-            if instrument is None:
-                raise RuntimeError(f"trade monitor: instrument {raw} is not in the cache")
-            multipliers[raw] = instrument.multiplier.as_double()
-            self.subscribe_quote_ticks(iid)
+            self.subscribe_quote_ticks(InstrumentId.from_str(raw))
         self.ledger = Ledger(multipliers=multipliers, starting_equity=self._cfg.starting_equity)
         for topic, handler in self._topics():
             self.msgbus.subscribe(topic, handler)

@@ -11,11 +11,12 @@ position, but a runaway loop must still be stopped.
 """
 
 import collections
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
+
+from tapereader.core.tomlfile import read_tables
 
 _NonNeg = Annotated[float, msgspec.Meta(ge=0.0)]
 _Pos = Annotated[float, msgspec.Meta(gt=0.0)]
@@ -50,15 +51,7 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 def load_limits(path: str | Path) -> RiskLimits:
     """Read and validate a risk limits TOML file (table ``[limits]``)."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise RiskConfigError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RiskConfigError(f"{path}: not valid TOML: {exc}") from exc
-    if "limits" not in raw:
-        raise RiskConfigError(f"{path}: missing table [limits]")
+    raw = read_tables(path, ["limits"], RiskConfigError)
     try:
         return msgspec.convert(raw["limits"], RiskLimits)
     except msgspec.ValidationError as exc:

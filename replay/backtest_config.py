@@ -6,13 +6,13 @@ key and the problem.
 
 import datetime as dt
 import hashlib
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 
 from tapereader.actors.chain import ChainConfig, ChainConfigError, chain_config
+from tapereader.core.tomlfile import read_tables
 
 _Prob = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 
@@ -84,19 +84,7 @@ class BacktestConfig(msgspec.Struct, frozen=True, kw_only=True):
 def load_backtest_config(path: str | Path) -> BacktestConfig:
     """Read and validate a backtest TOML file (tables ``[backtest]`` and ``[chain]``)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-        raw = tomllib.loads(data.decode())
-    except FileNotFoundError:
-        raise BacktestConfigError(f"{path}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BacktestConfigError(f"{path}: not valid TOML: {exc}") from exc
-    for table in ("backtest", "chain"):
-        if table not in raw:
-            raise BacktestConfigError(f"{path}: missing table [{table}]")
-    unknown = set(raw) - {"backtest", "chain"}
-    if unknown:
-        raise BacktestConfigError(f"{path}: unknown tables {sorted(unknown)}")
+    raw = read_tables(path, ["backtest", "chain"], BacktestConfigError, only=True)
     try:
         backtest = msgspec.convert(raw["backtest"], BacktestTable)
     except msgspec.ValidationError as exc:
@@ -110,7 +98,7 @@ def load_backtest_config(path: str | Path) -> BacktestConfig:
         backtest=backtest,
         chain=chain,
         origin=str(path),
-        digest=hashlib.sha256(data).hexdigest(),
+        digest=hashlib.sha256(path.read_bytes()).hexdigest(),
     )
     for instrument in chain.instruments:
         cfg.venue_of(instrument)

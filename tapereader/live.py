@@ -17,7 +17,6 @@ import contextlib
 import signal
 import sys
 import time
-import tomllib
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -59,17 +58,10 @@ class LiveTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 def load_live_config(path: str | Path):  # -> (LiveTable, ChainConfig)
     """Read and validate a live TOML file (tables ``[live]`` and ``[chain]``)."""
     from tapereader.actors.chain import ChainConfigError, chain_config
+    from tapereader.core.tomlfile import read_tables
 
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise LiveConfigError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise LiveConfigError(f"{path}: not valid TOML: {exc}") from exc
-    for table in ("live", "chain"):
-        if table not in raw:
-            raise LiveConfigError(f"{path}: missing table [{table}]")
+    raw = read_tables(path, ["live", "chain"], LiveConfigError, only=True)
     try:
         live = msgspec.convert(raw["live"], LiveTable)
     except msgspec.ValidationError as exc:
