@@ -8,8 +8,6 @@ classes down/flat/up), ``ensemble`` [N, 3] (their weighted mean) and ``confidenc
 online adaptation never need a new graph.
 """
 
-import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +22,7 @@ from skl2onnx.common.data_types import FloatTensorType
 
 from tapereader.core.models.bundle import MEMBERS
 
-from .training import EPS, Members, mixture
+from .training import CLAMP, EPS, N_CLASSES, Members, mixture
 
 OPSET = 15  # the newest opset onnxmltools converts XGBoost to
 ML_OPSET = 3
@@ -46,15 +44,17 @@ class Exported:
 
 
 def member_graphs(m: Members, n_features: int, window: int) -> dict[str, onnx.ModelProto]:
-    """Each member as its own ONNX model with input ``features`` or ``window``."""
+    """Each member as its own ONNX model with input ``features`` or ``window`` and its class
+    probabilities as the last output (``probabilities``).
+
+    The random forest and XGBoost go through their converters (one tree-ensemble node each).
+    Logistic regression and the LSTM are written node by node from the fitted parameters:
+    the converters add nodes that cost about a microsecond each at batch 1 and compute
+    nothing here (an L1 normaliser after a softmax; the LSTM's initial-state construction,
+    full output sequence and transposes back).
+    """
     sk_types = [("features", FloatTensorType([None, n_features]))]
     opsets = {"": OPSET, "ai.onnx.ml": ML_OPSET}
-    lr = convert_sklearn(
-        m.lr,
-        initial_types=sk_types,
-        target_opset=opsets,
-        options={id(m.lr.steps[-1][1]): {"zipmap": False}},
-    )
     rf = convert_sklearn(
         m.rf, initial_types=sk_types, target_opset=opsets, options={id(m.rf): {"zipmap": False}}
     )
@@ -63,26 +63,124 @@ def member_graphs(m: Members, n_features: int, window: int) -> dict[str, onnx.Mo
         initial_types=[("features", MLFloatTensorType([None, n_features]))],
         target_opset=OPSET,
     )
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        # The tracer warns about LSTM batch sizes and Python booleans; batch-1 vs batch-N
-        # equality and parity are checked on the exported graph instead (tests/models).
-        warnings.simplefilter("ignore")
-        _export_lstm(m, window, n_features, buf)
-    lstm = onnx.load_from_string(buf.getvalue())
-    return {"lr": lr, "rf": rf, "xgb": xgb, "lstm": lstm}
+    return {
+        "lr": _lr_graph(m, n_features),
+        "rf": rf,
+        "xgb": xgb,
+        "lstm": _lstm_graph(m, window, n_features),
+    }
 
 
-def _export_lstm(m: Members, window: int, n_features: int, buf: io.BytesIO) -> None:
-    torch.onnx.export(
-        m.lstm.cpu().eval(),
-        (torch.zeros(1, window, n_features),),
-        buf,
-        input_names=["window"],
-        output_names=["probabilities"],
-        dynamic_axes={"window": {0: "N"}, "probabilities": {0: "N"}},
-        opset_version=OPSET,
-        dynamo=False,  # the TorchScript exporter: exact dynamic batch axis, small graph
+def _model(
+    nodes: list[onnx.NodeProto],
+    inputs: list[onnx.ValueInfoProto],
+    outputs: list[onnx.ValueInfoProto],
+    inits: list[TensorProto],
+    name: str,
+) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+        ir_version=IR_VERSION,
+        producer_name="tapereader",
+    )
+    onnx.checker.check_model(model)
+    return model
+
+
+def _lr_graph(m: Members, n_features: int) -> onnx.ModelProto:
+    """Standardisation (``Scaler``) and a softmax ``LinearClassifier``: two nodes.
+
+    The scaler is not folded into the coefficients: with a feature whose mean is large
+    against its spread, ``x * (w / s) - w * mean / s`` loses float32 digits that
+    ``(x - mean) * (1 / s)`` keeps."""
+    scaler, lr = m.lr.steps[0][1], m.lr.steps[-1][1]
+    if lr.coef_.shape[0] != N_CLASSES:
+        raise ValueError(f"logistic regression has {lr.coef_.shape[0]} rows, not {N_CLASSES}")
+    f32 = TensorProto.FLOAT
+    nodes = [
+        helper.make_node(
+            "Scaler",
+            ["features"],
+            ["scaled"],
+            domain="ai.onnx.ml",
+            offset=[float(v) for v in scaler.mean_],
+            scale=[float(v) for v in 1.0 / scaler.scale_],
+        ),
+        helper.make_node(
+            "LinearClassifier",
+            ["scaled"],
+            ["label", "probabilities"],
+            domain="ai.onnx.ml",
+            coefficients=[float(v) for v in np.asarray(lr.coef_, np.float64).ravel()],
+            intercepts=[float(v) for v in lr.intercept_],
+            classlabels_ints=[int(c) for c in lr.classes_],
+            multi_class=1,
+            post_transform="SOFTMAX",
+        ),
+    ]
+    return _model(
+        nodes,
+        [helper.make_tensor_value_info("features", f32, ["N", n_features])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+            helper.make_tensor_value_info("probabilities", f32, ["N", N_CLASSES]),
+        ],
+        [],
+        "lr",
+    )
+
+
+def _lstm_graph(m: Members, window: int, n_features: int) -> onnx.ModelProto:
+    """:class:`WindowLSTM` as eight nodes: Transpose to [T, N, F], standardise and clip,
+    LSTM (final hidden state only), Squeeze, Gemm (the head), Softmax.
+
+    ONNX Runtime's CPU LSTM only takes time-major input (``layout=0``), hence the transpose.
+    Gates: torch stores them (input, forget, cell, output), ONNX (input, output, forget,
+    cell); the parity check at export compares the result with torch."""
+    lstm = m.lstm.cpu().eval()
+    cell = lstm.lstm
+    if cell.num_layers != 1 or cell.bidirectional or not cell.batch_first:
+        raise ValueError("the exporter writes a single-layer, one-way, batch-first LSTM")
+    hidden = cell.hidden_size
+    order = np.concatenate([np.arange(hidden) + k * hidden for k in (0, 3, 1, 2)])
+
+    def numpy(t: torch.Tensor) -> np.ndarray:
+        return t.detach().cpu().numpy().astype(np.float32)
+
+    w = numpy(cell.weight_ih_l0)[order][None]  # [1, 4H, F]
+    r = numpy(cell.weight_hh_l0)[order][None]  # [1, 4H, H]
+    b = np.concatenate([numpy(cell.bias_ih_l0)[order], numpy(cell.bias_hh_l0)[order]])[None]
+    inits = [
+        _const("mean", numpy(lstm.mean)),
+        _const("inv_std", numpy(lstm.inv_std)),
+        _const("lo", np.array(-CLAMP, np.float32)),
+        _const("hi", np.array(CLAMP, np.float32)),
+        _const("W", w),
+        _const("R", r),
+        _const("B", b),
+        _const("ax0", np.array([0], np.int64)),
+        _const("head_w", numpy(lstm.head.weight)),  # [3, H]
+        _const("head_b", numpy(lstm.head.bias)),
+    ]
+    nodes = [
+        helper.make_node("Transpose", ["window"], ["tnf"], perm=[1, 0, 2]),
+        helper.make_node("Sub", ["tnf", "mean"], ["centred"]),
+        helper.make_node("Mul", ["centred", "inv_std"], ["scaled"]),
+        helper.make_node("Clip", ["scaled", "lo", "hi"], ["clipped"]),
+        helper.make_node("LSTM", ["clipped", "W", "R", "B"], ["", "h_last"], hidden_size=hidden),
+        helper.make_node("Squeeze", ["h_last", "ax0"], ["h"]),  # [1, N, H] -> [N, H]
+        helper.make_node("Gemm", ["h", "head_w", "head_b"], ["logits"], transB=1),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+    ]
+    f32 = TensorProto.FLOAT
+    return _model(
+        nodes,
+        [helper.make_tensor_value_info("window", f32, ["N", window, n_features])],
+        [helper.make_tensor_value_info("probabilities", f32, ["N", N_CLASSES])],
+        inits,
+        "lstm",
     )
 
 
@@ -101,15 +199,22 @@ def _const(name: str, value: np.ndarray) -> TensorProto:
 def merge(
     graphs: dict[str, onnx.ModelProto], temperatures: np.ndarray, n_features: int, window: int
 ) -> onnx.ModelProto:
-    """One graph running every member, its calibration, the weighted ensemble and confidence."""
+    """One graph running every member, its calibration, the weighted ensemble and confidence.
+
+    At batch 1 every ONNX node costs about a microsecond whatever it computes, so the
+    combination is written in as few nodes as the arithmetic allows (11, 12 with a
+    temperature other than 1): calibration runs once over all members, as a power and an L1
+    normalisation; the weights are normalised by one ``LpNormalization`` (they are
+    non-negative; the runtime refuses others); and the confidence uses
+    ``1 - TV(p, q) = sum(min(p, q))`` for distributions, which needs no Sub/Abs/Mul/Sub.
+    """
     nodes: list[onnx.NodeProto] = []
     inits: list[TensorProto] = []
     inits += [
         _const("c_eps", np.array(EPS, np.float32)),
         _const("c_one", np.array(1.0, np.float32)),
-        _const("c_half", np.array(0.5, np.float32)),
         _const("ax1", np.array([1], np.int64)),
-        _const("ax2", np.array([2], np.int64)),
+        _const("ax12", np.array([1, 2], np.int64)),
     ]
     probs: list[str] = []
     for name in MEMBERS:
@@ -121,34 +226,33 @@ def merge(
         nodes += model.graph.node
         inits += model.graph.initializer
         probs.append(_probability_output(model))
-    # Calibration runs once over all members ([N, 4, 3]): at batch 1 every ONNX node costs
-    # about a microsecond, so four per-member chains would cost more than the arithmetic.
-    inv_t = (1.0 / np.asarray(temperatures, dtype=np.float64)).astype(np.float32)
     inits += [
-        _const("inv_t", inv_t.reshape(1, len(MEMBERS), 1)),
-        _const("members_shape", np.array([-1, len(MEMBERS), 3], np.int64)),
-        _const("ens_shape", np.array([-1, 3], np.int64)),
-        _const("conf_shape", np.array([-1], np.int64)),
+        _const("members_shape", np.array([-1, len(MEMBERS), N_CLASSES], np.int64)),
+        _const("ens_shape", np.array([-1, N_CLASSES], np.int64)),
     ]
+    # softmax(log(clip(p)) / T) = clip(p)^(1/T) / sum(clip(p)^(1/T)): Clip, Pow, then an L1
+    # normalisation per member; without the Pow when every temperature is 1.
     nodes += [
-        helper.make_node("Concat", probs, ["raw_flat"], axis=1),
-        helper.make_node("Reshape", ["raw_flat", "members_shape"], ["raw"]),
-        helper.make_node("Clip", ["raw", "c_eps", "c_one"], ["raw_clip"]),
-        helper.make_node("Log", ["raw_clip"], ["raw_log"]),
-        helper.make_node("Mul", ["raw_log", "inv_t"], ["raw_scaled"]),
-        helper.make_node("Softmax", ["raw_scaled"], ["members"], axis=-1),
-        helper.make_node("ReduceSum", ["weights", "ax1"], ["w_sum"], keepdims=1),
-        helper.make_node("Div", ["weights", "w_sum"], ["w_norm"]),
+        helper.make_node("Concat", probs, ["raw_flat"], axis=1),  # [N, 12]
+        helper.make_node("Clip", ["raw_flat", "c_eps", "c_one"], ["raw_clip"]),
+    ]
+    clipped = "raw_clip"
+    inv_t = 1.0 / np.asarray(temperatures, dtype=np.float64)
+    if np.any(inv_t != 1.0):
+        exponents = np.repeat(inv_t, N_CLASSES).astype(np.float32).reshape(1, -1)
+        inits.append(_const("inv_t", exponents))
+        nodes.append(helper.make_node("Pow", ["raw_clip", "inv_t"], ["raw_pow"]))
+        clipped = "raw_pow"
+    nodes += [
+        helper.make_node("Reshape", [clipped, "members_shape"], ["raw"]),  # [N, 4, 3]
+        helper.make_node("LpNormalization", ["raw"], ["members"], axis=-1, p=1),
+        helper.make_node("LpNormalization", ["weights"], ["w_norm"], axis=1, p=1),
         helper.make_node("Unsqueeze", ["w_norm", "ax1"], ["w_row"]),  # [N, 1, 4]
         helper.make_node("MatMul", ["w_row", "members"], ["ens_row"]),  # [N, 1, 3]
         helper.make_node("Reshape", ["ens_row", "ens_shape"], ["ensemble"]),
-        helper.make_node("Sub", ["members", "ens_row"], ["diff"]),
-        helper.make_node("Abs", ["diff"], ["abs_diff"]),
-        helper.make_node("ReduceSum", ["abs_diff", "ax2"], ["l1"], keepdims=1),  # [N, 4, 1]
-        helper.make_node("MatMul", ["w_row", "l1"], ["l1_mean"]),  # [N, 1, 1]
-        helper.make_node("Reshape", ["l1_mean", "conf_shape"], ["l1_flat"]),
-        helper.make_node("Mul", ["l1_flat", "c_half"], ["tv"]),
-        helper.make_node("Sub", ["c_one", "tv"], ["confidence"]),
+        helper.make_node("Min", ["members", "ens_row"], ["overlap"]),  # [N, 4, 3]
+        helper.make_node("MatMul", ["w_row", "overlap"], ["w_overlap"]),  # [N, 1, 3]
+        helper.make_node("ReduceSum", ["w_overlap", "ax12"], ["confidence"], keepdims=0),
     ]
     f32 = TensorProto.FLOAT
     graph = helper.make_graph(
@@ -160,8 +264,8 @@ def merge(
             helper.make_tensor_value_info("weights", f32, ["N", len(MEMBERS)]),
         ],
         [
-            helper.make_tensor_value_info("members", f32, ["N", len(MEMBERS), 3]),
-            helper.make_tensor_value_info("ensemble", f32, ["N", 3]),
+            helper.make_tensor_value_info("members", f32, ["N", len(MEMBERS), N_CLASSES]),
+            helper.make_tensor_value_info("ensemble", f32, ["N", N_CLASSES]),
             helper.make_tensor_value_info("confidence", f32, ["N"]),
         ],
         initializer=inits,

@@ -3,18 +3,23 @@
 Trains a bundle on one real day of OANDA EUR/USD quotes (default training config, so the
 trees are the size a real run produces), then, interleaved in each run:
 - batch-1 latency p50/p99 of the merged graph (``session.run``), of the runtime's
-  ``predict_one`` (input checks and regime weights included), and of four separate sessions
-  plus the same calibration/mixture/confidence in numpy;
+  ``predict_one`` (input checks, regime weights and output checks included) on float32 rows
+  and on float64, non-contiguous windows (a ring-buffer view), and of four separate sessions
+  plus the same calibration/mixture/confidence in numpy; the runtime's own cost per call is
+  ``predict_one`` minus ``session.run`` in the same run;
+- batch-1 p50 of each member's graph alone (its own session: what each member costs);
 - rows/s at batch 256 for the merged graph and the four sessions;
 - feature step + ensemble per real quote: the kernel's compiled ``on_quote``, the LSTM
   window kept in a mirrored ring, then ``predict_one``.
 Targets (2-core machine): batch-1 p50 <= 60 us, p99 <= 200 us, >= 40,000 rows/s batched.
-Figures are medians with min-max over ``--runs`` runs.
+Figures are medians with min-max over ``--runs`` runs; the 1-minute load average is printed
+before and after every run (the machine is shared: read the figures beside it).
 
     .venv/bin/python tests/bench/bench_ensemble.py [--runs 5] [--calls 20000]
 """
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -102,7 +107,11 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
         LoadContext(default_registry(), IngestOptions()),
         record_events=False,
     )
-    print("training the benchmark bundle (default training config, one OANDA day)...", flush=True)
+    print(
+        f"load average {os.getloadavg()}; training the benchmark bundle (default training "
+        "config, one OANDA day)...",
+        flush=True,
+    )
     result = train_bundle(
         RunConfig(
             catalog=str(tmp / "catalog"),
@@ -144,15 +153,39 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
 
     x1 = [xs[i : i + 1] for i in range(n)]
     w1 = [ws[i : i + 1] for i in range(n)]
+    # A SignalActor's window may be a float64 view with a row stride: same values.
+    ws64 = np.repeat(ws[:n].astype(np.float64), 2, axis=1)[:, ::2]
+    xs64 = xs[:n].astype(np.float64)
+    assert not ws64[0].flags.c_contiguous
+    run_merged = "merged graph, session.run"
+    # ONNX Runtime's Python wrapper re-validates the feed on every call; predict_one calls
+    # the binding underneath it directly (core/models/runtime.py says why).
+    binding = merged._sess.run
+    outputs = [o.name for o in merged.get_outputs()]
+    run_one = "merged graph, runtime.predict_one"
+    run_binding = "merged graph, binding run (no Python wrapper)"
     calls = {
-        "merged graph, session.run": lambda i: merged.run(
+        run_merged: lambda i: merged.run(
             None, {"features": x1[i], "window": w1[i], "weights": weights1}
         ),
-        "merged graph, runtime.predict_one": lambda i: runtime.predict_one(xs[i], ws[i]),
+        run_binding: lambda i: binding(
+            outputs, {"features": x1[i], "window": w1[i], "weights": weights1}, None
+        ),
+        run_one: lambda i: runtime.predict_one(xs[i], ws[i]),
+        "predict_one, float64 strided window": lambda i: runtime.predict_one(xs64[i], ws64[i]),
         "four sessions + numpy combine": lambda i: four(x1[i], w1[i]),
     }
+    for name, sess in zip(MEMBERS, sessions, strict=True):
+        key = "window" if name == "lstm" else "features"
+        inputs = w1 if name == "lstm" else x1
+        calls[f"member {name} alone, session.run"] = lambda i, s=sess, k=key, a=inputs: s.run(
+            None, {k: a[i]}
+        )
     p50: dict[str, list[float]] = {k: [] for k in calls}
     p99: dict[str, list[float]] = {k: [] for k in calls}
+    overhead: list[float] = []
+    overhead_binding: list[float] = []
+    load: list[str] = []
     rows_s: dict[str, list[float]] = {"merged graph": [], "four sessions + numpy combine": []}
     b = 256
     wb = np.tile(weights1, (b, 1))
@@ -161,13 +194,18 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
     step99: list[float] = []
     quotes = catalog_events(tmp / "catalog", INSTRUMENT)
     on_quote = entry_points().on_quote
-    for call in calls.values():  # warm-up
-        latencies(call, 200)
+    labels = list(calls)
     for _run in range(runs):
-        for label, call in calls.items():
-            lat = latencies(call, n)
+        before = os.getloadavg()[0]
+        # The path measured first in a run came out slower on this machine whatever it was:
+        # the order rotates from run to run, and each path is warmed up right before it runs.
+        for label in labels[_run % len(labels) :] + labels[: _run % len(labels)]:
+            latencies(calls[label], 200)
+            lat = latencies(calls[label], n)
             p50[label].append(float(np.percentile(lat, 50)))
             p99[label].append(float(np.percentile(lat, 99)))
+        overhead.append(p50[run_one][-1] - p50[run_merged][-1])
+        overhead_binding.append(p50[run_one][-1] - p50[run_binding][-1])
         for label, fn in (
             (
                 "merged graph",
@@ -182,6 +220,12 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
         lat50, lat99 = feature_and_ensemble(quotes, on_quote, runtime, m.window, m.n_features)
         step.append(lat50)
         step99.append(lat99)
+        load.append(f"{before:.2f}->{os.getloadavg()[0]:.2f}")
+        print(
+            f"run {_run + 1}: merged p50 {p50[run_merged][-1]:.1f} us, predict_one p50 "
+            f"{p50[run_one][-1]:.1f} us; load average {load[-1]}",
+            flush=True,
+        )
     print()
     for label in calls:
         summary(f"batch-1 p50, {label}", p50[label], "us")
@@ -190,6 +234,9 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
         summary(f"rows/s at batch {b}, {label}", values, "rows/s", "{:,.0f}")
     summary("feature step + ensemble per quote, p50", step, "us")
     summary("feature step + ensemble per quote, p99", step99, "us")
+    summary("predict_one p50 minus session.run p50 (same run)", overhead, "us")
+    summary("predict_one p50 minus binding run p50 (same run)", overhead_binding, "us")
+    print(f"1-minute load average per run (before->after): {', '.join(load)}")
     return 0
 
 

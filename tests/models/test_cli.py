@@ -106,3 +106,23 @@ def test_train_list_show_promote_rollback(oanda_catalog: Path, tmp_path: Path, c
     with EventStore.open(store) as s:
         kinds = [type(r.event) for r in s.read()]
     assert kinds == [ModelTrained, ModelTrained, ModelPromoted, ModelRolledBack]
+
+
+def test_the_train_command_defaults_are_the_library_defaults() -> None:
+    # The CLI writes its defaults out (so `tapereader` starts without torch); they must not
+    # drift from the configs that tests and benchmarks use.
+    from tapereader.replay.learning import RunConfig
+    from tapereader.replay.training import TrainingConfig
+
+    parser = argparse.ArgumentParser()
+    models_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--catalog", "c", "--instrument", "i"])
+    lib, run = TrainingConfig(), RunConfig(catalog="c", instrument_id="i")
+    assert (args.rf_trees, args.xgb_trees, args.lstm_epochs, args.lstm_hidden, args.seed) == (
+        lib.rf_trees,
+        lib.xgb_trees,
+        lib.lstm_epochs,
+        lib.lstm_hidden,
+        lib.seed,
+    )
+    assert (args.window, args.stride) == (run.window, run.stride)

@@ -65,3 +65,46 @@ def trained_holdout(trained):
     from tapereader.core.models.bundle import load_bundle
 
     return load_bundle(trained.path).holdout()
+
+
+def test_merged_graph_is_lean(trained) -> None:
+    # At batch 1 each node costs about a microsecond: the converters' extra nodes (an L1
+    # normaliser after a softmax, the LSTM's initial-state construction and output
+    # reshuffling) are not in the graph, and the combination is 11 nodes (12 with a Pow).
+    model = onnx.load(trained.path / GRAPH)
+    ops = [n.op_type for n in model.graph.node]
+    assert not {"Normalizer", "ConstantOfShape", "Shape", "Gather", "Einsum"} & set(ops)
+    assert ops.count("LSTM") == 1 and ops.count("Transpose") == 1
+    assert len(ops) <= 4 + 8 + 12  # LR 2, RF 1, XGB 1; LSTM 8; combination <= 12
+
+
+def test_temperatures_other_than_one_are_in_the_graph(trained) -> None:
+    holdout = trained_holdout(trained)
+    x, w = holdout.features()[:300], holdout.windows(trained.manifest.window)[:300]
+    members = trained.members
+    saved = members.temperatures.copy()
+    try:
+        members.temperatures = np.array([0.8, 1.3, 1.0, 2.0])
+        exported = export(members, x, w)  # raises ExportParityError when the graph differs
+    finally:
+        members.temperatures = saved
+    assert "Pow" in {n.op_type for n in exported.merged.graph.node}
+    assert max(exported.parity.values()) <= PARITY_TOLERANCE
+
+
+def test_hand_written_lstm_matches_torch_on_extreme_inputs(trained) -> None:
+    # Inputs far outside the training range exercise the clip at +-CLAMP standard deviations.
+    import torch
+
+    from tapereader.replay.export import member_graphs
+
+    m = trained.manifest
+    graph = member_graphs(trained.members, m.n_features, m.window)["lstm"]
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(3)
+    base = trained_holdout(trained).windows(m.window)[:64]
+    windows = (base * rng.choice([1.0, 1e3, -1e3], size=base.shape)).astype(np.float32)
+    with torch.no_grad():
+        native = trained.members.lstm(torch.from_numpy(windows)).numpy()
+    (got,) = session.run(None, {"window": windows})
+    assert np.abs(got - native).max() < 1e-5
