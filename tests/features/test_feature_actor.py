@@ -66,6 +66,38 @@ class Recorder(Actor):
         )
 
 
+class LateSubscriber(Actor):
+    """Subscribes to the vectors at its ``first``-th tick and unsubscribes at its ``last``."""
+
+    def __init__(self, feed: FeedData, source: str, first: int, last: int) -> None:
+        super().__init__(ActorConfig(component_id="LateSubscriber"))
+        self.iid = feed.instrument.id
+        self.source, self.first, self.last = source, first, last
+        self.ticks = 0
+        self.got: list[tuple[int, int]] = []  # (ticks seen, vector seq)
+
+    def on_start(self) -> None:
+        self.subscribe_quote_ticks(self.iid)
+        self.subscribe_trade_ticks(self.iid)
+
+    def _tick(self) -> None:
+        self.ticks += 1
+        if self.ticks == self.first:
+            self.subscribe_data(feature_data_type(self.iid), instrument_id=self.iid)
+        elif self.ticks == self.last:
+            self.unsubscribe_data(feature_data_type(self.iid), instrument_id=self.iid)
+
+    def on_quote_tick(self, t: QuoteTick) -> None:
+        self._tick()
+
+    def on_trade_tick(self, t: TradeTick) -> None:
+        self._tick()
+
+    def on_data(self, data: FeatureVector) -> None:
+        if data.source == self.source:
+            self.got.append((self.ticks, data.seq))
+
+
 @pytest.fixture(scope="session")
 def btc_feed(market_data: Path, tmp_path_factory: pytest.TempPathFactory) -> FeedData:
     catalog = tmp_path_factory.mktemp("features") / "catalog"
@@ -94,6 +126,19 @@ def test_vectors_equal_the_replay_path_and_honour_the_cadences(btc_feed: FeedDat
     assert np.array_equal(got.view(np.int64), frame.features[accepted].view(np.int64))
     assert [v.ready for _, v in published] == (frame.status[accepted] == 1).tolist()
     assert {v.spec_hash for _, v in published} == {SPEC.hash}
+
+    # The event behind each row: kind, time, rank among the accepted events, and the top
+    # of book after it. Every field is set, although the actor skips __init__.
+    events, vectors = recorder.events(), [v for _, v in published]
+    assert all(hasattr(v, name) for v in vectors for name in FeatureVector.__slots__)
+    assert [v.kind for v in vectors] == events.kind[accepted].tolist()
+    assert [v.ts_event for v in vectors] == events.ts[accepted].tolist()
+    assert [v.seq for v in vectors] == list(range(1, len(accepted) + 1))
+    quotes = accepted[events.kind[accepted] == k.KIND_QUOTE]
+    last = np.searchsorted(quotes, accepted, side="right") - 1  # -1: no quote yet
+    for j, name in enumerate(("bid", "ask")):
+        expected = np.where(last >= 0, events.values[quotes[last], j], np.nan)
+        assert np.array_equal([getattr(v, name) for v in vectors], expected, equal_nan=True)
 
     ready = np.flatnonzero(frame.ready)
     counted_rows = [i for i, _ in recorder.vectors[str(counted.id)]]
@@ -124,9 +169,48 @@ def test_book_depth_reaches_the_vectors(btc_feed: FeedData, market_data: Path) -
     assert final == pytest.approx((bid_depth - ask_depth) / (bid_depth + ask_depth), abs=1e-12)
 
 
+def _same(a: list[FeatureVector], b: list[FeatureVector]) -> bool:
+    """The same rows, bit for bit, with the same event fields."""
+
+    def fields(v: FeatureVector) -> tuple:
+        return (v.ready, v.kind, v.seq, v.ts_event, v.ts_init, v.bid, v.ask, v.values.tobytes())
+
+    return len(a) == len(b) and all(fields(x) == fields(y) for x, y in zip(a, b, strict=True))
+
+
+def test_kinds_the_bus_path_and_subscribers_that_come_and_go(btc_feed: FeedData) -> None:
+    every = _actor("FeatureActor-every", btc_feed, publish_warming=True)
+    bus = _actor("FeatureActor-bus", btc_feed, publish_warming=True, direct_publish=False)
+    quotes = _actor("FeatureActor-quotes", btc_feed, publish_warming=True, publish_kinds=["quote"])
+    tenth = _actor("FeatureActor-q10", btc_feed, every_events=10, publish_kinds=["quote"])
+    recorder = Recorder(btc_feed)
+    late = LateSubscriber(btc_feed, str(every.id), first=20_000, last=50_000)
+    run_engine(btc_feed, [every, bus, quotes, tenth, recorder, late], use_book=False)
+    vectors = {source: [v for _, v in got] for source, got in recorder.vectors.items()}
+    published = vectors[str(every.id)]
+    assert len(published) == every.published > 80_000
+
+    # MessageBus.publish delivers the same vectors as the direct path.
+    assert _same(vectors[str(bus.id)], published) and bus.published == every.published
+
+    # Trade rows are left out; the rest are the same rows, and the cadence counts quotes.
+    quote_rows = [v for v in published if v.kind == k.KIND_QUOTE]
+    assert 0 < len(quote_rows) < len(published)
+    assert _same(vectors[str(quotes.id)], quote_rows)
+    assert _same(vectors[str(tenth.id)], [v for v in quote_rows if v.ready][9::10])
+
+    # A subscriber gets every vector published while it is subscribed, from the next one.
+    expected = [(i, v.seq) for i, v in recorder.vectors[str(every.id)] if 20_000 <= i < 50_000]
+    assert late.got == expected and len(expected) > 25_000
+
+
 def test_config_is_checked() -> None:
     with pytest.raises(ValueError, match="every_events"):
         FeatureActor(FeatureActorConfig(instrument_ids=["BTCUSDT-PERP.BINANCE"], every_events=0))
     with pytest.raises(FeatureSpecMismatch):
         FeatureActor(FeatureActorConfig(instrument_ids=["X.Y"], spec_hash="0" * 16))
     FeatureActor(FeatureActorConfig(instrument_ids=["X.Y"], spec_hash=SPEC.hash))
+    for kinds in ([], ["quote", "bar"]):
+        with pytest.raises(ValueError, match="publish_kinds"):
+            FeatureActor(FeatureActorConfig(instrument_ids=["X.Y"], publish_kinds=kinds))
+    FeatureActor(FeatureActorConfig(instrument_ids=["X.Y"], publish_kinds=["quote", "book"]))
