@@ -46,9 +46,11 @@ MARKET = ROOT.parent / "shared" / "data" / "market"
 
 SETS = {
     "EUR/USD.OANDA": {
-        "files": [f"lean_oanda_eurusd_tick_201405/201405{d:02d}_quote.zip" for d in (1, 2, 5)],
-        "start": dt.datetime(2014, 5, 5, 6, tzinfo=dt.UTC),
-        "end": dt.datetime(2014, 5, 5, 14, tzinfo=dt.UTC),
+        "files": [
+            f"lean_oanda_eurusd_tick_201405/201405{d:02d}_quote.zip" for d in (1, 2, 4, 5, 6)
+        ],
+        "start": dt.datetime(2014, 5, 5, tzinfo=dt.UTC),
+        "end": dt.datetime(2014, 5, 7, tzinfo=dt.UTC),
         "venue": 'name = "OANDA"\nbase_currency = "USD"\nstarting_balances = ["100000 USD"]',
         "size": 10_000.0,
     },
