@@ -68,7 +68,7 @@ class _Pending:
     mid: float
     spread_rel: float
     regime: int
-    members: np.ndarray  # [4, 3]
+    members: np.ndarray  # [4, 3] float32, as the runtime returned it
 
 
 class SignalEngine:
@@ -177,7 +177,7 @@ class SignalEngine:
             p_flat=_prob(ens[FLAT]),
             p_up=_prob(ens[UP]),
             confidence=_prob(pred.confidence[0]),
-            members={name: _prob(members[i, UP]) for i, name in enumerate(self._members)},
+            members=dict(zip(self._members, map(_prob, members[:, UP].tolist()), strict=True)),
             provider=pred.provider,
             regime=REGIMES[regime],
             status=self.runtime.status.state,
@@ -188,9 +188,7 @@ class SignalEngine:
         self.signals += 1
         if self._adapters is not None and mid > 0 and math.isfinite(mid):
             spread = float(row[self._spread_col])
-            self._pending.append(
-                _Pending(self._rows, ts_event, mid, spread, regime, members.astype(np.float64))
-            )
+            self._pending.append(_Pending(self._rows, ts_event, mid, spread, regime, members))
         events.append(signal)
         return events
 
@@ -221,7 +219,7 @@ class SignalEngine:
         self, regime: int, batch: list[tuple[np.ndarray, int]], ts_now: int, ts_init: int
     ) -> EnsembleWeightsAdapted:
         adapter = self._adapters[regime]  # type: ignore[index]  # only called when adapting
-        probs = np.stack([b[0] for b in batch])
+        probs = np.stack([b[0] for b in batch]).astype(np.float64)
         outcomes = np.array([b[1] for b in batch], dtype=np.int64)
         update = adapter.update(probs, outcomes)
         self.runtime.set_regime_weights(regime, np.asarray(update.after))
