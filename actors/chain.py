@@ -87,6 +87,7 @@ class JournalTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class PublisherTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     endpoint: str = ""  # e.g. tcp://127.0.0.1:5556; empty: no ZeroMQ publishing
     event_types: tuple[str, ...] = ("SignalGenerated", "DecisionMade")
+    sndhwm: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # messages queued per subscriber
 
 
 class ChainConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -205,6 +206,7 @@ def build_chain(
                 component_id="PublisherActor",
                 endpoint=cfg.publisher.endpoint,
                 event_types=tuple(cfg.publisher.event_types),
+                sndhwm=cfg.publisher.sndhwm,
             )
         )
         if cfg.publisher.endpoint
