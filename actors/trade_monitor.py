@@ -170,6 +170,7 @@ class TradeMonitorActor(Actor):
     def _outcome(self, t: ClosedTrade, fill: ev.OrderFilled) -> None:
         if t.decision_id is None:
             return  # not a chain decision (manual or external order): nothing to attribute
+        info = self._decisions.get(t.decision_id)
         self.outcomes += 1
         publish_event(
             self,
@@ -179,9 +180,7 @@ class TradeMonitorActor(Actor):
                 ts_init=self.clock.timestamp_ns(),
                 source=self._source,
                 causation_id=fill.event_id,
-                correlation_id=self._decisions[t.decision_id].correlation_id
-                if t.decision_id in self._decisions
-                else None,
+                correlation_id=info.correlation_id if info else None,
                 instrument_id=t.instrument_id,
                 decision_id=t.decision_id,
                 signal_id=t.signal_id,

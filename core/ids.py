@@ -22,8 +22,8 @@ def _bits42(text: str) -> int:
 
 
 def _uuid7(ms: int, rand: int) -> uuid.UUID:
-    """A version-7 UUID from a millisecond time and 74 bits of ``rand``."""
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 64 & 0xFFF) << 64
+    """A version-7 UUID from a millisecond time and the low 74 bits of ``rand``."""
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
     value |= 0b10 << 62 | rand & 0x3FFF_FFFF_FFFF_FFFF
     return uuid.UUID(int=value)
 
@@ -36,7 +36,7 @@ class EventIds:
 
     def __init__(self, seed: str | None) -> None:
         # The seed's hash above a 32-bit counter fills the id's random bits: unique within
-        # a run (up to 2**32 events per component), distinct across seeds but for a 2**-40
+        # a run (up to 2**32 events per component), distinct across seeds but for a 2**-42
         # chance, and a few integer operations per id instead of a hash.
         self._seed = None if seed is None else _bits42(seed) << 32
         self._count = 0
