@@ -85,7 +85,8 @@ def test_a_slow_subscriber_loses_messages_and_the_engine_never_waits(
     for event in emitter.emitted:
         by_topic.setdefault(topic_for(event), []).append(event)
     assert all(m.event == by_topic[m.topic][m.header.seq - 1] for m in received)
-    assert slow.stats.received == len(received) and slow.stats.lost > 0
+    assert slow.stats.received == len(received)
+    missed_after_joining = 0
     for (publisher, topic), stream in slow.streams.items():
         assert publisher == "bt" and stream.restarts == 0 and stream.garbage == 0
         seqs = [m.header.seq for m in received if m.topic == topic]
@@ -97,3 +98,8 @@ def test_a_slow_subscriber_loses_messages_and_the_engine_never_waits(
         # the gaps they add up to what the actor reports it sent on the topic.
         head, tail = stream.first_seq - 1, actor.sequences[topic] - stream.last_seq
         assert head + stream.received + stream.lost + tail == sent[topic]
+        missed_after_joining += stream.lost + tail
+    # The slow subscriber paid for its slowness: once joined, it missed messages, either as
+    # gaps or, when the engine outran every buffer and finished first, all after its last
+    # one (on a quiet machine the run can end before the socket buffers overflow mid-stream).
+    assert missed_after_joining > 0
