@@ -1,9 +1,12 @@
 """A live data client that reads the tick-feed wire (``docs/FEED.md``) from a ZeroMQ SUB socket.
 
 The client turns each message for an instrument it knows into a Nautilus ``TradeTick``,
-``QuoteTick`` or ``OrderBookDeltas`` and hands it to the engine. It streams every message of
-its instruments whatever the node subscribed to: the data engine delivers only what
-actors asked for, and the feed has no per-subscription cost worth saving. Frames that do not
+``QuoteTick`` or ``OrderBookDeltas`` and hands it to the engine. It subscribes the socket to
+an instrument when the node first subscribes to any of its data, not at connection: a live
+node connects its clients before it starts its actors, and ticks received in between would
+reach no actor. From then on it streams every message of the instrument whatever kind was
+asked for: the data engine delivers only what actors asked for, and the feed has no
+per-kind cost worth saving. Frames that do not
 decode, or carry values the instrument cannot represent, are counted and skipped (frames
 whose topic matches none of the subscribed prefixes are dropped by ZeroMQ before that).
 """
@@ -205,6 +208,7 @@ class ZmqFeedDataClient(LiveMarketDataClient):
         self._context: zmq.Context | None = None
         self._socket: zmq.Socket | None = None
         self._stats = FeedStats()
+        self._wanted: dict[str, set[type]] = {}  # instrument -> kinds the node subscribed to
 
     @property
     def stats(self) -> FeedStats:
@@ -221,8 +225,9 @@ class ZmqFeedDataClient(LiveMarketDataClient):
         sock = self._context.socket(zmq.SUB)
         sock.setsockopt(zmq.RCVHWM, self._hwm)
         sock.setsockopt(zmq.LINGER, 0)
-        for instrument_id in self._converters:
-            sock.setsockopt_string(zmq.SUBSCRIBE, tickwire.instrument_prefix(instrument_id))
+        for instrument_id, kinds in self._wanted.items():  # a reconnection keeps them
+            if kinds:
+                sock.setsockopt_string(zmq.SUBSCRIBE, tickwire.instrument_prefix(instrument_id))
         sock.connect(self._endpoint)
         self._socket = sock
         # ZeroMQ's descriptor signals edges, not levels: drain after registering, in case
@@ -278,7 +283,26 @@ class ZmqFeedDataClient(LiveMarketDataClient):
         self._stats.received += 1
         self._handle_data(data)
 
-    # The feed streams all of its instruments' messages; subscriptions change nothing here.
+    def _want(self, instrument_id: InstrumentId, kind: type) -> None:
+        key = str(instrument_id)
+        if key not in self._converters:
+            self._log.error(f"{key} is not fed by {self._endpoint}; nothing will arrive for it")
+            return
+        kinds = self._wanted.setdefault(key, set())
+        if not kinds and self._socket is not None:
+            self._socket.setsockopt_string(zmq.SUBSCRIBE, tickwire.instrument_prefix(key))
+        kinds.add(kind)
+
+    def _unwant(self, instrument_id: InstrumentId, kind: type) -> None:
+        key = str(instrument_id)
+        kinds = self._wanted.get(key)
+        if not kinds or kind not in kinds:
+            return
+        kinds.discard(kind)
+        if not kinds and self._socket is not None:
+            self._socket.setsockopt_string(zmq.UNSUBSCRIBE, tickwire.instrument_prefix(key))
+
+    # Generic data, instruments: the feed carries only ticks and books.
 
     async def _subscribe(self, command: SubscribeData) -> None:
         pass
@@ -287,15 +311,6 @@ class ZmqFeedDataClient(LiveMarketDataClient):
         pass
 
     async def _subscribe_instrument(self, command: SubscribeInstrument) -> None:
-        pass
-
-    async def _subscribe_quote_ticks(self, command: SubscribeQuoteTicks) -> None:
-        pass
-
-    async def _subscribe_trade_ticks(self, command: SubscribeTradeTicks) -> None:
-        pass
-
-    async def _subscribe_order_book_deltas(self, command: SubscribeOrderBook) -> None:
         pass
 
     async def _unsubscribe(self, command: UnsubscribeData) -> None:
@@ -307,14 +322,23 @@ class ZmqFeedDataClient(LiveMarketDataClient):
     async def _unsubscribe_instrument(self, command: UnsubscribeInstrument) -> None:
         pass
 
+    async def _subscribe_quote_ticks(self, command: SubscribeQuoteTicks) -> None:
+        self._want(command.instrument_id, QuoteTick)
+
+    async def _subscribe_trade_ticks(self, command: SubscribeTradeTicks) -> None:
+        self._want(command.instrument_id, TradeTick)
+
+    async def _subscribe_order_book_deltas(self, command: SubscribeOrderBook) -> None:
+        self._want(command.instrument_id, OrderBookDeltas)
+
     async def _unsubscribe_quote_ticks(self, command: UnsubscribeQuoteTicks) -> None:
-        pass
+        self._unwant(command.instrument_id, QuoteTick)
 
     async def _unsubscribe_trade_ticks(self, command: UnsubscribeTradeTicks) -> None:
-        pass
+        self._unwant(command.instrument_id, TradeTick)
 
     async def _unsubscribe_order_book_deltas(self, command: UnsubscribeOrderBook) -> None:
-        pass
+        self._unwant(command.instrument_id, OrderBookDeltas)
 
 
 class ZmqFeedDataClientFactory(LiveDataClientFactory):
