@@ -7,6 +7,7 @@ events off the bus. :func:`build_chain` makes them from a :class:`ChainConfig` (
 trades.
 """
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -123,12 +124,21 @@ def chain_config(raw: dict[str, Any], origin: str) -> ChainConfig:
 
 
 class TickTap(Actor):
-    """Stamps each tick as it enters the chain (it subscribes first, so it runs first)."""
+    """Starts each tick's latency as it enters the chain (it subscribes first, so it runs
+    first).
+
+    Live (``live=True``) a tick starts at its ``ts_init``, the data client's receipt stamp,
+    so the wait in the data engine's queue is part of every hop. ``send_stamps`` (the ZeroMQ
+    feed client's ``(ts_init, ts_sent)`` pairs, in receipt order) adds the publisher's
+    send time of each tick that has one.
+    """
 
     def __init__(self, instrument_ids: list[str], latency: LatencyRecorder) -> None:
         super().__init__(ActorConfig(component_id="TickTap"))
         self._ids = [InstrumentId.from_str(i) for i in instrument_ids]
         self._latency = latency
+        self.live = False
+        self.send_stamps: deque[tuple[int, int]] | None = None
 
     def on_start(self) -> None:
         for iid in self._ids:
@@ -139,10 +149,24 @@ class TickTap(Actor):
         """Nothing to release: the engine drops the actor's subscriptions itself."""
 
     def on_quote_tick(self, tick: QuoteTick) -> None:
-        self._latency.tick()
+        self._begin(tick.ts_init)
 
     def on_trade_tick(self, tick: TradeTick) -> None:
-        self._latency.tick()
+        self._begin(tick.ts_init)
+
+    def _begin(self, ts_init: int) -> None:
+        if not self.live:
+            self._latency.tick()
+            return
+        sent = 0
+        stamps = self.send_stamps
+        # Stamps of messages no tap saw (books, other kinds) are older: drop them on the way.
+        while stamps and stamps[0][0] <= ts_init:
+            received, sent_at = stamps.popleft()
+            if received == ts_init:
+                sent = sent_at
+                break
+        self._latency.tick(ts_init, sent)
 
 
 @dataclass

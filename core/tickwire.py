@@ -34,6 +34,9 @@ class _Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     instrument_id: InstrumentIdText
     ts_event: Nanos
     ts_init: Nanos
+    # When the publisher sent the message (wall clock, 0: not stamped): a node on the same
+    # clock measures the feed's transit and publish-to-order latency from it.
+    ts_sent: Nanos = 0
 
 
 class Trade(_Message, tag="trade", kw_only=True):

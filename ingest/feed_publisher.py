@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import zmq
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas, QuoteTick, TradeTick
@@ -176,7 +177,8 @@ class FeedPublisher:
             self._prefixes.discard(prefix)
 
     def publish(self, message: tickwire.TickMessage) -> None:
-        """Send one message."""
+        """Send one message, stamped with the wall-clock time of sending (``ts_sent``)."""
+        message = msgspec.structs.replace(message, ts_sent=time.time_ns())
         self._socket.send_multipart(tickwire.encode(message))
 
     def send_frames(self, frames: Sequence[bytes]) -> None:

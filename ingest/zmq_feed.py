@@ -12,6 +12,7 @@ whose topic matches none of the subscribed prefixes are dropped by ZeroMQ before
 """
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 
 import zmq
@@ -209,6 +210,9 @@ class ZmqFeedDataClient(LiveMarketDataClient):
         self._socket: zmq.Socket | None = None
         self._stats = FeedStats()
         self._wanted: dict[str, set[type]] = {}  # instrument -> kinds the node subscribed to
+        # (ts_init stamped on receipt, the publisher's ts_sent) of each stamped message, for
+        # whoever measures feed latency (see TickTap): the loop hands data on in this order.
+        self.send_stamps: deque[tuple[int, int]] | None = None
 
     @property
     def stats(self) -> FeedStats:
@@ -281,6 +285,8 @@ class ZmqFeedDataClient(LiveMarketDataClient):
                 self._log.warning(f"Skipped garbage frame (#{n}): {exc}")
             return
         self._stats.received += 1
+        if message.ts_sent and self.send_stamps is not None:
+            self.send_stamps.append((ts_init, message.ts_sent))
         self._handle_data(data)
 
     def _want(self, instrument_id: InstrumentId, kind: type) -> None:

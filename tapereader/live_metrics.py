@@ -110,6 +110,7 @@ def chain_samples(chain: Chain, feeds: Sequence[object] = ()) -> list[Sample]:
         out += latency_samples(
             "tapereader_hop_latency_seconds",
             chain.latency.samples(),
-            "wall time from a tick entering the chain to each hop",
+            "wall time from the data client's receipt of a tick to each hop; wire: from "
+            "the feed publisher's send to receipt; feed_to_order: from send to order submitted",
         )
     return out

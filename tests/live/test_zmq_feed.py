@@ -7,6 +7,7 @@ ticks of a run went missing when starting the node took long).
 
 import datetime as dt
 import threading
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 
 from tapereader.ingest.feed_publisher import FeedPublisher, catalog_ticks
 
-from .node import Collector, run_node
+from .node import Collector, _KeepingFactory, run_node
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 IID = "BTCUSDT-PERP.BINANCE"
@@ -54,3 +55,19 @@ def test_no_tick_is_taken_before_an_actor_subscribes(btc_catalog: Path) -> None:
     client = run_node(IID, [collector], publish, lambda: len(collector.ticks) >= TICKS)
     assert before == [False]
     assert client.stats.received == TICKS == len(collector.ticks)
+
+
+def test_send_stamps_pair_each_receipt_with_the_publishers_send_time(btc_catalog: Path) -> None:
+    ticks = catalog_ticks(btc_catalog, [IID], kinds=("quote", "trade"), limit=TICKS)
+    collector = Collector(ticks[0].instrument_id)
+    stamps: deque[tuple[int, int]] = deque()
+
+    def publish(publisher: FeedPublisher) -> None:
+        _KeepingFactory.clients[0].send_stamps = stamps
+        assert publisher.wait_for_subscribers([IID], timeout=10.0), "the node never subscribed"
+        publisher.replay(ticks, speed=None)
+
+    run_node(IID, [collector], publish, lambda: len(collector.ticks) >= TICKS)
+    assert [received for received, _ in stamps] == [t.ts_init for t in collector.ticks]
+    transit = [received - sent for received, sent in stamps]
+    assert all(0 < ns < 10e9 for ns in transit)  # same clock: sent before received
