@@ -11,6 +11,7 @@ keep it sane: every weight stays in ``[floor, cap]``, the weight vector moves by
 from dataclasses import dataclass
 
 import msgspec
+import numba
 import numpy as np
 
 from tapereader.core.events import EnsembleWeightsAdapted, Source
@@ -57,14 +58,21 @@ def adaptation_event(
 
 def project(v: np.ndarray, floor: float, cap: float) -> np.ndarray:
     """Euclidean projection of ``v`` onto {floor <= w <= cap, sum(w) = 1} (bisection)."""
-    lo, hi = float(v.min() - cap), float(v.max() - floor)
+    return _project(np.ascontiguousarray(v, dtype=np.float64), float(floor), float(cap))
+
+
+@numba.njit(cache=True)
+def _project(v: np.ndarray, floor: float, cap: float) -> np.ndarray:
+    # Compiled: in numpy the 100 steps cost about half a millisecond, twice per adaptation
+    # step, on the signal path.
+    lo, hi = v.min() - cap, v.max() - floor
     for _ in range(100):
         tau = (lo + hi) / 2
-        if np.clip(v - tau, floor, cap).sum() > 1.0:
+        if np.minimum(np.maximum(v - tau, floor), cap).sum() > 1.0:
             lo = tau
         else:
             hi = tau
-    w = np.clip(v - (lo + hi) / 2, floor, cap)
+    w = np.minimum(np.maximum(v - (lo + hi) / 2, floor), cap)
     return w / w.sum()  # removes the bisection's last ~1e-16 of slack
 
 

@@ -82,6 +82,9 @@ instruments = ["{instrument}"]
 registry = "{registry}"
 model_versions = {{ "{instrument}" = "{version}" }}
 
+[chain.decision]
+emit_holds = false  # as config/backtest.toml: HOLDs are not journaled, changes of stance are
+
 [chain.decision.policy]
 enter = 0.2
 exit = 0.16
