@@ -19,12 +19,15 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
+from .bundle import GRAPH as GRAPH_FILE
 from .bundle import REGIMES, Bundle, load_bundle
+from .compiled import COMPILED_PROVIDER, CompiledEnsemble, CompiledGraphError, check_parity
 from .regime import RegimeRule
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 Device = Literal["cpu", "cuda"]
+Engine = Literal["onnxruntime", "compiled"]
 _SUM_TOLERANCE = 1e-3  # float32 softmax sums; anything further off is a broken graph
 _new = object.__new__
 
@@ -137,6 +140,10 @@ class EnsembleRuntime:
     regime_weights: np.ndarray = field(repr=False)  # [3, 4] float32, read-only; replaced
     # (never written in place) by set_regime_weights, so a Prediction can keep a view of it
     _providers: tuple[str, ...] = ()
+    # engine="compiled": the Numba evaluator of the same graph serves predict_one (checked
+    # against the session on the bundle's held-out rows when the runtime was made).
+    compiled: CompiledEnsemble | None = field(default=None, repr=False)
+    parity: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         m = self.bundle.manifest
@@ -161,11 +168,15 @@ class EnsembleRuntime:
         self._lock = threading.Lock()  # the buffers serve one predict_one call at a time
         self._load, self._outputs_ok = _compiled()
         self._regimes = tuple(_frozen(np.array([r], dtype=np.int8)) for r in range(len(REGIMES)))
+        self._evaluate = self.compiled.predict_one if self.compiled is not None else None
+        self._provider = COMPILED_PROVIDER if self.compiled is not None else self._providers[0]
         self._install_weights(np.array(self.regime_weights, dtype=np.float32))
 
     def _install_weights(self, weights: np.ndarray) -> None:
         self.regime_weights = _frozen(weights)
         self._weight_rows = tuple(self.regime_weights[r : r + 1] for r in range(len(REGIMES)))
+        # The compiled kernel takes writable float32 rows: private copies, never exposed.
+        self._weight_vectors = tuple(np.array(self.regime_weights[r]) for r in range(len(REGIMES)))
 
     @classmethod
     def open(
@@ -176,16 +187,23 @@ class EnsembleRuntime:
         device: Device = "cpu",
         require_device: bool = False,
         intra_op_threads: int = 1,
+        engine: Engine = "onnxruntime",
     ) -> "EnsembleRuntime":
         """Load and verify the bundle at ``path`` and start a session on ``device``.
 
         ``feature_spec_hash`` is the hash of the spec the caller computes features with;
         a bundle trained on another spec is refused. ``require_device=True`` turns a CUDA
         request that cannot be honoured into an error instead of a degraded CPU run.
+        ``engine="compiled"`` serves :meth:`predict_one` with the Numba evaluator of the
+        same graph (CPU only), see :meth:`from_bundle`.
         """
         bundle = load_bundle(path, feature_spec_hash=feature_spec_hash)
         return cls.from_bundle(
-            bundle, device=device, require_device=require_device, intra_op_threads=intra_op_threads
+            bundle,
+            device=device,
+            require_device=require_device,
+            intra_op_threads=intra_op_threads,
+            engine=engine,
         )
 
     @classmethod
@@ -196,8 +214,25 @@ class EnsembleRuntime:
         device: Device = "cpu",
         require_device: bool = False,
         intra_op_threads: int = 1,
+        engine: Engine = "onnxruntime",
     ) -> "EnsembleRuntime":
-        """Start a session for an already verified bundle."""
+        """Start a session for an already verified bundle.
+
+        ``engine="compiled"``: the ONNX Runtime CPU session is still made (it serves
+        :meth:`predict` batches), the graph is read into the compiled evaluator, and that
+        evaluator must agree with the session within 1e-5 on the bundle's held-out rows
+        (members, ensemble, confidence; batch N and batch 1) or :class:`EnsembleFailure`
+        names the output and the difference. :meth:`predict_one` then runs the compiled
+        evaluator and reports ``provider == "CompiledCPU"``. It is CPU-only: asking for
+        ``device="cuda"`` with it is a ``ValueError``, never a silent CPU run.
+        """
+        if engine not in ("onnxruntime", "compiled"):
+            raise ValueError(f"engine must be 'onnxruntime' or 'compiled', not {engine!r}")
+        if engine == "compiled" and device != "cpu":
+            raise ValueError(
+                f"engine='compiled' runs on the CPU only; device={device!r} needs "
+                "engine='onnxruntime'"
+            )
         session, reasons = make_session(bundle.graph, device, intra_op_threads)
         if reasons and require_device:
             raise EnsembleFailure("; ".join(reasons))
@@ -205,9 +240,13 @@ class EnsembleRuntime:
         weights = np.array([m.regime_weights[r] for r in REGIMES], dtype=np.float32)
         status = RuntimeStatus("degraded", tuple(reasons)) if reasons else RuntimeStatus("ready")
         rule = RegimeRule.bind(m.regime_rule, m.feature_names)
-        runtime = cls(bundle, session, status, rule, weights, tuple(session.get_providers()))
-        runtime._check_graph()
-        return runtime
+        providers = tuple(session.get_providers())
+        probe = cls(bundle, session, status, rule, weights, providers)
+        probe._check_graph()
+        if engine == "onnxruntime":
+            return probe
+        compiled, parity = _compile(bundle, session, probe)
+        return cls(bundle, session, status, rule, weights, providers, compiled, parity)
 
     @property
     def providers(self) -> tuple[str, ...]:
@@ -293,12 +332,21 @@ class EnsembleRuntime:
             if status != _LOADED:
                 self._refuse(status, row, window)
             r = self.regime_rule.classify_one(self._row)
-            feed = self._feed
-            feed["weights"] = weights = self._weight_rows[r]
-            try:
-                members, ensemble, confidence = self._run(self._outputs, feed, None)
-            except Exception as exc:  # ONNX Runtime raises its own exception types
-                raise EnsembleFailure(f"{self.version}: session run failed: {exc}") from exc
+            weights = self._weight_rows[r]
+            if self._evaluate is None:
+                feed = self._feed
+                feed["weights"] = weights
+                try:
+                    members, ensemble, confidence = self._run(self._outputs, feed, None)
+                except Exception as exc:  # ONNX Runtime raises its own exception types
+                    raise EnsembleFailure(f"{self.version}: session run failed: {exc}") from exc
+            else:
+                try:
+                    members, ensemble, confidence = self._evaluate(
+                        self._row, self._window, self._weight_vectors[r]
+                    )
+                except Exception as exc:  # a kernel refusing its arguments
+                    raise EnsembleFailure(f"{self.version}: compiled run failed: {exc}") from exc
         try:
             ok = self._outputs_ok(members, ensemble, confidence, _SUM_TOLERANCE)
         except TypeError:  # not float32 [1, 4, 3], [1, 3], [1]: the general check decides
@@ -315,7 +363,7 @@ class EnsembleRuntime:
             confidence=confidence,
             regime=self._regimes[r],
             weights=weights,
-            provider=self._providers[0],
+            provider=self._provider,
             model_version=self.bundle.manifest.model_version,
         )
         return pred
@@ -352,6 +400,26 @@ class EnsembleRuntime:
             f"non-finite values (NaN or inf, or too large for float32): {bad_row} in the "
             f"row, {bad_window} in the window"
         )
+
+
+def _compile(
+    bundle: Bundle, session: ort.InferenceSession, probe: "EnsembleRuntime"
+) -> tuple[CompiledEnsemble, dict[str, float]]:
+    """The compiled evaluator of the bundle's graph, checked against ``session`` on the
+    held-out rows with the regime weights each row would get in ``predict``."""
+    version = bundle.manifest.model_version
+    try:
+        compiled = CompiledEnsemble.from_bytes(bundle.graph, f"{version}: {GRAPH_FILE}")
+    except CompiledGraphError as exc:
+        raise EnsembleFailure(f"compiled engine: {exc}") from exc
+    holdout = bundle.holdout()
+    x, windows = holdout.features(), holdout.windows(bundle.manifest.window)
+    weights = probe.regime_weights[probe.regime_rule.classify(x)]
+    try:
+        parity = check_parity(compiled, session, x, windows, weights)
+    except AssertionError as exc:  # CompiledParityError, or no held-out rows
+        raise EnsembleFailure(f"compiled engine: {exc}") from exc
+    return compiled, parity
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

@@ -10,7 +10,11 @@ trees are the size a real run produces), then, interleaved in each run:
 - batch-1 p50 of each member's graph alone (its own session: what each member costs);
 - rows/s at batch 256 for the merged graph and the four sessions;
 - feature step + ensemble per real quote: the kernel's compiled ``on_quote``, the LSTM
-  window kept in a mirrored ring, then ``predict_one``.
+  window kept in a mirrored ring, then ``predict_one``;
+- the compiled engine (core/models/compiled.py, the same graph in Numba kernels): batch-1
+  p50/p99 of the evaluator alone and of ``predict_one`` with ``engine="compiled"``, rows/s
+  of its batch path at batch 256, the feature step + ensemble per quote with it, and the
+  compiled/ONNX Runtime ratios measured in the same runs.
 Targets (2-core machine): batch-1 p50 <= 60 us, p99 <= 200 us, >= 40,000 rows/s batched.
 Figures are medians with min-max over ``--runs`` runs; the 1-minute load average is printed
 before and after every run (the machine is shared: read the figures beside it).
@@ -36,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from tapereader.core.features.spec import SPEC  # noqa: E402
 from tapereader.core.features.state import entry_points, feature_row, new_state  # noqa: E402
 from tapereader.core.models.bundle import MEMBERS, load_bundle  # noqa: E402
+from tapereader.core.models.compiled import CompiledEnsemble  # noqa: E402
 from tapereader.core.models.runtime import EnsembleRuntime, make_session  # noqa: E402
 from tapereader.ingest.context import LoadContext  # noqa: E402
 from tapereader.ingest.instruments import default_registry  # noqa: E402
@@ -127,6 +132,8 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
     bundle = load_bundle(result.path, feature_spec_hash=SPEC.hash)
     m = bundle.manifest
     runtime = EnsembleRuntime.from_bundle(bundle)
+    compiled_rt = EnsembleRuntime.from_bundle(bundle, engine="compiled")
+    compiled = CompiledEnsemble.from_bytes(bundle.graph, "ensemble.onnx")
     merged, _ = make_session(bundle.graph, "cpu", 1)
     # The member graphs as trained, each in its own session (same options).
     from tapereader.replay.export import member_graphs
@@ -140,7 +147,8 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
     weights1 = np.array([m.weights], dtype=np.float32)
     print(
         f"providers: merged {merged.get_providers()}, runtime {runtime.providers}, "
-        f"status {runtime.status.state}"
+        f"status {runtime.status.state}; compiled engine parity at load "
+        f"{ {k: f'{v:.1e}' for k, v in compiled_rt.parity.items()} }"
     )
     print(f"{n} batch-1 calls per run on held-out rows; {runs} runs; threads per session: 1")
 
@@ -164,6 +172,8 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
     outputs = [o.name for o in merged.get_outputs()]
     run_one = "merged graph, runtime.predict_one"
     run_binding = "merged graph, binding run (no Python wrapper)"
+    run_compiled = "compiled evaluator alone (CompiledEnsemble.predict_one)"
+    run_one_compiled = "compiled engine, runtime.predict_one"
     calls = {
         run_merged: lambda i: merged.run(
             None, {"features": x1[i], "window": w1[i], "weights": weights1}
@@ -174,6 +184,8 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
         run_one: lambda i: runtime.predict_one(xs[i], ws[i]),
         "predict_one, float64 strided window": lambda i: runtime.predict_one(xs64[i], ws64[i]),
         "four sessions + numpy combine": lambda i: four(x1[i], w1[i]),
+        run_compiled: lambda i: compiled.predict_one(xs[i], ws[i], weights1[0]),
+        run_one_compiled: lambda i: compiled_rt.predict_one(xs[i], ws[i]),
     }
     for name, sess in zip(MEMBERS, sessions, strict=True):
         key = "window" if name == "lstm" else "features"
@@ -186,12 +198,18 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
     overhead: list[float] = []
     overhead_binding: list[float] = []
     load: list[str] = []
-    rows_s: dict[str, list[float]] = {"merged graph": [], "four sessions + numpy combine": []}
+    rows_s: dict[str, list[float]] = {
+        "merged graph": [],
+        "four sessions + numpy combine": [],
+        "compiled evaluator": [],
+    }
     b = 256
     wb = np.tile(weights1, (b, 1))
     batches = [(xs[i : i + b], ws[i : i + b]) for i in range(0, len(xs) - b + 1, b)]
     step: list[float] = []
     step99: list[float] = []
+    step_c: list[float] = []
+    step99_c: list[float] = []
     quotes = catalog_events(tmp / "catalog", INSTRUMENT)
     on_quote = entry_points().on_quote
     labels = list(calls)
@@ -212,18 +230,23 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
                 lambda x, w: merged.run(None, {"features": x, "window": w, "weights": wb}),
             ),
             ("four sessions + numpy combine", four),
+            ("compiled evaluator", lambda x, w: compiled.predict(x, w, wb)),
         ):
             start = time.perf_counter()
             for x, w in batches:
                 fn(x, w)
             rows_s[label].append(len(batches) * b / (time.perf_counter() - start))
-        lat50, lat99 = feature_and_ensemble(quotes, on_quote, runtime, m.window, m.n_features)
-        step.append(lat50)
-        step99.append(lat99)
+        # Both engines per quote, alternating which goes first.
+        engines = [("onnxruntime", runtime), ("compiled", compiled_rt)][:: 1 if _run % 2 else -1]
+        for engine, rt in engines:
+            lat50, lat99 = feature_and_ensemble(quotes, on_quote, rt, m.window, m.n_features)
+            (step if engine == "onnxruntime" else step_c).append(lat50)
+            (step99 if engine == "onnxruntime" else step99_c).append(lat99)
         load.append(f"{before:.2f}->{os.getloadavg()[0]:.2f}")
         print(
             f"run {_run + 1}: merged p50 {p50[run_merged][-1]:.1f} us, predict_one p50 "
-            f"{p50[run_one][-1]:.1f} us; load average {load[-1]}",
+            f"{p50[run_one][-1]:.1f} us, compiled predict_one p50 "
+            f"{p50[run_one_compiled][-1]:.1f} us; load average {load[-1]}",
             flush=True,
         )
     print()
@@ -234,6 +257,23 @@ def measure(tmp: Path, runs: int, calls_per_run: int) -> int:
         summary(f"rows/s at batch {b}, {label}", values, "rows/s", "{:,.0f}")
     summary("feature step + ensemble per quote, p50", step, "us")
     summary("feature step + ensemble per quote, p99", step99, "us")
+    summary("feature step + compiled ensemble per quote, p50", step_c, "us")
+    summary("feature step + compiled ensemble per quote, p99", step99_c, "us")
+    print()
+    print("compiled / ONNX Runtime, ratio of the same run's figures (median, min-max):")
+    ratios = {
+        "batch-1 p50, evaluator / session.run": (p50[run_compiled], p50[run_merged]),
+        "batch-1 p99, evaluator / session.run": (p99[run_compiled], p99[run_merged]),
+        "batch-1 p50, predict_one compiled / onnxruntime": (p50[run_one_compiled], p50[run_one]),
+        "batch-1 p99, predict_one compiled / onnxruntime": (p99[run_one_compiled], p99[run_one]),
+        "rows/s at batch 256, compiled / merged graph": (
+            rows_s["compiled evaluator"],
+            rows_s["merged graph"],
+        ),
+        "feature step + ensemble p50, compiled / onnxruntime": (step_c, step),
+    }
+    for label, (a, b) in ratios.items():
+        summary(label, [x / y for x, y in zip(a, b, strict=True)], "x", "{:.3f}")
     summary("predict_one p50 minus session.run p50 (same run)", overhead, "us")
     summary("predict_one p50 minus binding run p50 (same run)", overhead_binding, "us")
     print(f"1-minute load average per run (before->after): {', '.join(load)}")
