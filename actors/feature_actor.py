@@ -16,7 +16,7 @@ from functools import partial
 
 import numpy as np
 from nautilus_trader.common.actor import Actor
-from nautilus_trader.common.component import MessageBus, is_matching_py
+from nautilus_trader.common.component import LiveClock, MessageBus, is_matching_py
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.core.data import Data
 from nautilus_trader.indicators.base import Indicator
@@ -117,7 +117,8 @@ class FeatureActorConfig(ActorConfig, frozen=True):
     cadence counts those events only.
     ``spec_hash``, when given, must be the kernel's spec hash (the model's inputs).
     ``direct_publish`` hands each vector to the handlers subscribed to its topic (see
-    ``Subscribers``) instead of going through ``MessageBus.publish``.
+    ``Subscribers``) instead of going through ``MessageBus.publish``, except in a live
+    node, where every tick is a bus command and would make it resolve them every time.
     """
 
     instrument_ids: list[str]
@@ -244,14 +245,13 @@ class _Instrument:
         ep: EntryPoints,
         source: str,
         bus: MessageBus,
+        direct: bool,
     ) -> None:
         self.id = instrument_id
         self.state = new_state()
         self.row = feature_row(self.state)
         self.data_type = feature_data_type(instrument_id)
-        self.subscribers = Subscribers(
-            bus, f"data.{self.data_type.topic}", direct=config.direct_publish
-        )
+        self.subscribers = Subscribers(bus, f"data.{self.data_type.topic}", direct=direct)
         self.on_trade, self.on_quote, self.on_book = ep.on_trade, ep.on_quote, ep.on_book
         self.book = LevelBook()
         self.seq = 0  # accepted events
@@ -350,9 +350,14 @@ class FeatureActor(Actor):
         self.log.info(f"feature kernel ready (spec {SPEC.hash}) in {self.warm_up_seconds:.2f} s")
         self._published_before = self.published
         self._instruments = {}
+        # Live, every tick reaches the data engine as a bus command, so Subscribers would
+        # resolve the handlers (7-36 us) at every vector: the bus's own check costs less.
+        direct = self._cfg.direct_publish and not isinstance(self.clock, LiveClock)
         for raw in self._cfg.instrument_ids:
             iid = InstrumentId.from_str(raw)
-            self._instruments[iid] = _Instrument(iid, self._cfg, ep, str(self.id), self.msgbus)
+            self._instruments[iid] = _Instrument(
+                iid, self._cfg, ep, str(self.id), self.msgbus, direct
+            )
             self.subscribe_quote_ticks(iid)
             self.subscribe_trade_ticks(iid)
             if self._cfg.use_book:
