@@ -2,7 +2,9 @@
 
 The node (on uvloop) takes ticks from the ZeroMQ tick feed (``ingest/zmq_feed.py``; run
 ``tapereader feed replay`` to play recorded ticks on it) and trades through NautilusTrader's
-sandbox execution client, one per venue. The chain comes from the same
+sandbox execution client, one per venue. A venue with an ``adapter`` table takes its market
+data from Binance or Bybit through NautilusTrader's adapters instead, and may send orders to
+the venue itself (``tapereader/live_venues.py``, docs/VENUES.md). The chain comes from the same
 :func:`~tapereader.actors.chain.build_chain` the backtests use, with random event ids and a
 journal that hands events to the store at least every ``journal_flush_ms``.
 
@@ -14,30 +16,38 @@ the journal writes everything it holds), ``RunCompleted`` is appended, and the p
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
 import uuid
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 
+from tapereader.live_venues import (
+    BinanceAdapter,
+    BybitAdapter,
+    LiveConfigError,
+    check_venues,
+    refuse_secrets,
+)
 
-class LiveConfigError(ValueError):
-    """A live configuration that cannot be used; the message names the file and key."""
+__all__ = ["LiveConfigError", "LiveTable", "LiveVenue", "load_live_config", "run_node"]
 
 
 class LiveVenue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One sandbox (paper) venue."""
+    """One venue: market data from the feed or an adapter; orders to the sandbox or the
+    venue. The sandbox fields (balances, OMS, account, leverage) apply to paper execution."""
 
     name: str
-    starting_balances: list[str]
+    starting_balances: list[str] = msgspec.field(default_factory=list)
     base_currency: str | None = None
     oms_type: Literal["NETTING", "HEDGING"] = "NETTING"
     account_type: Literal["MARGIN", "CASH"] = "MARGIN"
     default_leverage: Annotated[float, msgspec.Meta(gt=0.0)] = 1.0
+    adapter: BinanceAdapter | BybitAdapter | None = None  # None: ticks from the ZeroMQ feed
 
 
 class LiveTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -53,6 +63,8 @@ class LiveTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     stop_after_s: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0  # 0: until a signal
     settle_timeout_s: Annotated[float, msgspec.Meta(gt=0.0)] = 15.0  # cancels and flattening
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9464  # 0: no /metrics
+    # How long clients may take to connect; an adapter fetches instrument definitions first.
+    connect_timeout_s: Annotated[float, msgspec.Meta(gt=0.0)] = 10.0
 
 
 def load_live_config(path: str | Path):  # -> (LiveTable, ChainConfig)
@@ -62,6 +74,7 @@ def load_live_config(path: str | Path):  # -> (LiveTable, ChainConfig)
 
     path = Path(path)
     raw = read_tables(path, ["live", "chain"], LiveConfigError, only=True)
+    refuse_secrets(raw, str(path))
     try:
         live = msgspec.convert(raw["live"], LiveTable)
     except msgspec.ValidationError as exc:
@@ -70,6 +83,7 @@ def load_live_config(path: str | Path):  # -> (LiveTable, ChainConfig)
         chain = chain_config(raw["chain"], str(path))
     except ChainConfigError as exc:
         raise LiveConfigError(str(exc)) from exc
+    check_venues(live.venues, chain.instruments, str(path))
     venues = {v.name for v in live.venues}
     for instrument in chain.instruments:
         if instrument.rsplit(".", 1)[-1] not in venues:
@@ -97,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"tapereader live: {exc}", file=sys.stderr)
         return 2
     return run_node(
-        live, chain, run_id=args.run_id or f"live-{uuid.uuid4().hex[:10]}", resume=not args.fresh
+        live,
+        chain,
+        run_id=args.run_id or f"live-{uuid.uuid4().hex[:10]}",
+        resume=not args.fresh,
+        config_path=args.config,
     )
 
 
@@ -112,15 +130,32 @@ def previous_run(store_url: str):  # -> Recovered | None
     return None if run_id is None else recover(events, run_id)
 
 
-def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) -> int:
+def run_parameters(live: LiveTable, env_vars: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """What RunStarted records of the node's venues: sources, networks and the NAMES of the
+    key variables, never their values."""
+    from tapereader.live_venues import describe
+
+    out = {f"venue.{v.name}": describe(v) for v in live.venues}
+    for venue, names in env_vars.items():
+        out[f"venue.{venue}.key_env"] = ",".join(names)
+    return out
+
+
+def run_node(
+    live: LiveTable,
+    chain_cfg,
+    *,
+    run_id: str,
+    resume: bool = True,
+    config_path: str = "live config",
+) -> int:
     """Build, run and stop the node; returns the exit status.
 
     With ``resume``, the latest paper run in the store hands over its positions (restored on
-    the paper venue at the first quote), decision stances and kill switch.
+    the paper venue at the first quote), decision stances and kill switch. ``config_path``
+    names the config in error messages.
     """
     import uvloop
-    from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
-    from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
     from nautilus_trader.config import LoggingConfig, TradingNodeConfig
     from nautilus_trader.live.node import TradingNode
 
@@ -128,8 +163,9 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
     from tapereader.core.events import RunCompleted, RunStarted, Source
     from tapereader.core.metrics import MetricsServer
     from tapereader.core.store import EventStore
-    from tapereader.ingest.zmq_feed import ZmqFeedDataClientConfig, ZmqFeedDataClientFactory
+    from tapereader.ingest.zmq_feed import ZmqFeedDataClientFactory
     from tapereader.live_metrics import chain_samples
+    from tapereader.live_venues import FEED, describe, mainnet_warnings, node_clients
 
     feeds: list = []
 
@@ -142,7 +178,15 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
             feeds.append(client)
             return client
 
-    feed = "ZMQFEED"
+    try:
+        clients = node_clients(
+            live, chain_cfg.instruments, os.environ, path=config_path, feed_factory=FeedFactory
+        )
+    except LiveConfigError as exc:
+        print(f"tapereader live: {exc}", file=sys.stderr)
+        return 2
+    for line in mainnet_warnings(live.venues):
+        print(f"tapereader live: {line}", file=sys.stderr, flush=True)
     chain_cfg = msgspec.structs.replace(
         chain_cfg,
         journal=msgspec.structs.replace(
@@ -152,6 +196,18 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
     if "://" not in live.store:
         Path(live.store).parent.mkdir(parents=True, exist_ok=True)
     recovered = previous_run(live.store) if resume else None
+    real_venues = {v.name for v in live.venues if v.adapter and v.adapter.execution == "venue"}
+    if recovered is not None and real_venues:
+        # Restoring a position means sending a market order; on a real venue the position
+        # is whatever the venue reports at reconciliation, never re-created from the journal.
+        recovered = msgspec.structs.replace(
+            recovered,
+            positions={
+                k: q
+                for k, q in recovered.positions.items()
+                if k.rsplit(".", 1)[-1] not in real_venues
+            },
+        )
     if recovered is not None:
         print(f"tapereader live: taking over from {recovered.describe()}", flush=True)
     chain = build_chain(
@@ -164,26 +220,11 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
     config = TradingNodeConfig(
         trader_id=live.trader_id,
         logging=LoggingConfig(log_level=live.log_level),
-        data_clients={
-            feed: ZmqFeedDataClientConfig(
-                endpoint=live.feed_endpoint,
-                instrument_ids=list(chain_cfg.instruments),
-                instrument_files=tuple(live.instrument_files),
-            )
-        },
-        exec_clients={
-            v.name: SandboxExecutionClientConfig(
-                venue=v.name,
-                starting_balances=list(v.starting_balances),
-                base_currency=v.base_currency,
-                oms_type=v.oms_type,
-                account_type=v.account_type,
-                default_leverage=Decimal(str(v.default_leverage)),
-            )
-            for v in live.venues
-        },
-        timeout_connection=10.0,
-        timeout_reconciliation=5.0,
+        data_clients=clients.data,
+        exec_clients=clients.exec,
+        timeout_connection=live.connect_timeout_s,
+        # A venue's own execution client reconciles its orders and positions over the network.
+        timeout_reconciliation=live.connect_timeout_s if real_venues else 5.0,
         timeout_portfolio=5.0,
         timeout_disconnection=5.0,
         timeout_post_stop=1.0,
@@ -197,13 +238,14 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
                     ts_event=now,
                     ts_init=now,
                     source=source,
-                    kind="paper",
+                    kind="live" if real_venues else "paper",
                     config_hash=uuid.uuid5(uuid.NAMESPACE_OID, repr(chain_cfg)).hex[:16],
                     parameters={
                         "feed": live.feed_endpoint,
                         "run_id": run_id,
                         "recovered": recovered.describe() if recovered else "nothing",
                         "recovered_from": recovered.run_id if recovered else "",
+                        **run_parameters(live, clients.env_vars),
                     },
                 )
             ]
@@ -215,9 +257,10 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
         loop = asyncio.get_running_loop()
         node = TradingNode(config, loop=loop)
         nodes.append(node)
-        node.add_data_client_factory(feed, FeedFactory)
-        for v in live.venues:
-            node.add_exec_client_factory(v.name, SandboxLiveExecClientFactory)
+        for name, factory in clients.data_factories.items():
+            node.add_data_client_factory(name, factory)
+        for name, factory in clients.exec_factories.items():
+            node.add_exec_client_factory(name, factory)
         for actor in chain.actors:
             node.trader.add_actor(actor)
         for strategy in chain.strategies:
@@ -229,9 +272,15 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         running = asyncio.create_task(node.run_async())
-        print(f"tapereader live: run {run_id}, feed {live.feed_endpoint}", flush=True)
+        feed = f", feed {live.feed_endpoint}" if FEED in clients.data else ""
+        print(f"tapereader live: run {run_id}{feed}", flush=True)
+        for v in live.venues:
+            if v.adapter is not None:
+                print(f"tapereader live: {v.name}: {describe(v)}", flush=True)
+        watchdog = asyncio.create_task(connected_or_stop(node, stop))
         with contextlib.suppress(TimeoutError):  # stop_after_s elapsed: stop as on a signal
             await asyncio.wait_for(stop.wait(), live.stop_after_s or None)
+        watchdog.cancel()
         print("tapereader live: stopping: no new decisions, cancel, flatten", flush=True)
         execution = chain.execution
         execution.wind_down()
@@ -243,6 +292,23 @@ def run_node(live: LiveTable, chain_cfg, *, run_id: str, resume: bool = True) ->
         await node.stop_async()
         await asyncio.wait_for(running, 30)
         print("tapereader live: stopped", flush=True)
+
+    async def connected_or_stop(node, stop: asyncio.Event) -> None:
+        # A client that never connects (a venue out of reach, instruments that never load)
+        # makes the node give up starting while it stays up: stop and report it, not idle.
+        # Only the connections are judged: a start slowed by loading models is no failure.
+        nonlocal status
+        await asyncio.sleep(live.connect_timeout_s + 5.0)
+        kernel = node.kernel
+        if not (kernel.data_engine.check_connected() and kernel.exec_engine.check_connected()):
+            status = "failed"
+            print(
+                "tapereader live: clients not connected within connect_timeout_s = "
+                f"{live.connect_timeout_s}; stopping",
+                file=sys.stderr,
+                flush=True,
+            )
+            stop.set()
 
     metrics = (
         MetricsServer(lambda: chain_samples(chain, feeds), live.metrics_port)
