@@ -49,6 +49,7 @@ class SignalsTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     model_versions: dict[str, str] = {}
     device: Literal["cpu", "cuda"] = "cpu"
     require_device: bool = False
+    engine: Literal["auto", "compiled", "onnxruntime"] = "auto"
     adapt: bool = True
     adapt_every: Annotated[int, msgspec.Meta(ge=1)] = 200
 
@@ -256,6 +257,7 @@ def build_chain(
                 model_versions=cfg.signals.model_versions,
                 device=cfg.signals.device,
                 require_device=cfg.signals.require_device,
+                engine=cfg.signals.engine,
                 adapt=cfg.signals.adapt,
                 adapt_every=cfg.signals.adapt_every,
                 **ids,

@@ -21,20 +21,27 @@ from tapereader.core.events import SignalGenerated, TradeMonitorAlert
 from tapereader.core.features.spec import SPEC
 from tapereader.core.latency import LatencyRecorder
 from tapereader.core.models.adaptation import AdaptationConfig
+from tapereader.core.models.bundle import Bundle
+from tapereader.core.models.compiled import CompiledGraphError
 from tapereader.core.models.registry import Registry
 from tapereader.core.models.runtime import EnsembleFailure, EnsembleInputError, EnsembleRuntime
 from tapereader.core.signals import SignalEngine
 
+ENGINES = ("auto", "compiled", "onnxruntime")
+
 
 class SignalActorConfig(ActorConfig, frozen=True):
     """Which instruments, which models (``model_versions``, else each one's active
-    version in ``registry``), the device, and online weight adaptation."""
+    version in ``registry``), the device, the engine that serves each row (``auto``: the
+    compiled evaluator of the graph on the CPU, see :meth:`SignalActor._runtime`), and
+    online weight adaptation."""
 
     instrument_ids: list[str]
     registry: str
     model_versions: dict[str, str] = msgspec.field(default_factory=dict)
     device: str = "cpu"
     require_device: bool = False
+    engine: str = "auto"
     adapt: bool = True
     adapt_every: int = 200
     run_id: str = ""
@@ -69,11 +76,7 @@ class SignalActor(Actor):
                     "(train one with `tapereader train --promote`)"
                 )
             bundle = registry.load(version, feature_spec_hash=SPEC.hash)
-            runtime = EnsembleRuntime.from_bundle(
-                bundle,
-                device=cfg.device,
-                require_device=cfg.require_device,  # type: ignore[arg-type]
-            )
+            runtime = self._runtime(raw, bundle)
             iid = InstrumentId.from_str(raw)
             self._engines[iid] = SignalEngine(
                 raw,
@@ -86,10 +89,41 @@ class SignalActor(Actor):
             self._types[iid] = signal_data_type(iid)
             status = runtime.status
             self.log.info(
-                f"{raw}: model {version} on {runtime.providers[0]} ({status.state}"
+                f"{raw}: model {version} on {runtime.serving_provider} ({status.state}"
                 + (f": {'; '.join(status.reasons)})" if status.reasons else ")")
             )
             self.subscribe_data(feature_data_type(iid), instrument_id=iid)
+
+    def _runtime(self, raw: str, bundle: Bundle) -> EnsembleRuntime:
+        """The runtime for one instrument's bundle on the configured engine.
+
+        ``auto`` serves with the compiled engine on the CPU and falls back to ONNX Runtime,
+        saying so, only when the compiled engine cannot read the graph (a bundle exported
+        before it existed); a compiled engine that disagrees with ONNX Runtime stops the
+        start like any other model failure.
+        """
+        cfg = self._cfg
+        engine = cfg.engine
+        if engine not in ENGINES:
+            raise ValueError(f"SignalActorConfig.engine must be one of {ENGINES}, not {engine!r}")
+        if engine == "auto":
+            engine = "compiled" if cfg.device == "cpu" else "onnxruntime"
+        try:
+            return EnsembleRuntime.from_bundle(
+                bundle,
+                device=cfg.device,  # type: ignore[arg-type]
+                require_device=cfg.require_device,
+                engine=engine,  # type: ignore[arg-type]
+            )
+        except EnsembleFailure as exc:
+            if cfg.engine != "auto" or not isinstance(exc.__cause__, CompiledGraphError):
+                raise
+            self.log.warning(f"{raw}: {exc}; serving with ONNX Runtime instead")
+            return EnsembleRuntime.from_bundle(
+                bundle,
+                device=cfg.device,  # type: ignore[arg-type]
+                require_device=cfg.require_device,
+            )
 
     def on_stop(self) -> None:
         """Nothing to release: the engine drops the actor's subscriptions itself."""

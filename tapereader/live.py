@@ -21,6 +21,7 @@ import signal
 import sys
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -266,6 +267,13 @@ def run_node(
         for strategy in chain.strategies:
             node.trader.add_strategy(strategy)
         node.build()
+        if chain.tap is not None:
+            # Hops run from each tick's receipt by its data client; a feed that stamps its
+            # send time adds the wire and publish-to-order latency.
+            chain.tap.live = True
+            chain.tap.send_stamps = deque(maxlen=100_000)
+            for client in feeds:
+                client.send_stamps = chain.tap.send_stamps
         # Replace the node's own SIGINT/SIGTERM handlers (which stop it at once): the
         # strategy must wind down while the node still processes its orders' events.
         stop = asyncio.Event()

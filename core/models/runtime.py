@@ -172,6 +172,12 @@ class EnsembleRuntime:
         self._provider = COMPILED_PROVIDER if self.compiled is not None else self._providers[0]
         self._install_weights(np.array(self.regime_weights, dtype=np.float32))
 
+    @property
+    def serving_provider(self) -> str:
+        """What runs :meth:`predict_one`: ``COMPILED_PROVIDER`` or the session's first
+        provider."""
+        return self._provider
+
     def _install_weights(self, weights: np.ndarray) -> None:
         self.regime_weights = _frozen(weights)
         self._weight_rows = tuple(self.regime_weights[r : r + 1] for r in range(len(REGIMES)))

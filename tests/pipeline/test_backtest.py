@@ -81,7 +81,7 @@ def test_outcomes_and_signals_say_what_happened(result) -> None:
     closed = sum(e.realized_pnl for e in _of(result, ev.PositionClosed))
     assert total == pytest.approx(closed, abs=1e-6)
     signal = _of(result, ev.SignalGenerated)[0]
-    assert signal.provider == "CPUExecutionProvider" and signal.status == "ready"
+    assert signal.provider == "CompiledCPU" and signal.status == "ready"  # engine "auto"
     assert signal.bid is not None and signal.ask is not None and signal.bid <= signal.ask
     assert set(signal.members) == {"lr", "rf", "xgb", "lstm"}
     assert _of(result, ev.EnsembleWeightsAdapted), "adapt_every=100 must adapt over hours"

@@ -159,6 +159,10 @@ def test_the_live_node_paper_trades_the_feed_and_stops_cleanly_on_sigterm(
     assert "tapereader_feed_garbage_total 0.0" in metrics
     assert 'tapereader_hop_latency_seconds{hop="signal",quantile="0.99"}' in metrics
     assert 'tapereader_hop_latency_seconds{hop="order",quantile="0.5"}' in metrics
+    # The replayer stamps its send time: the wire and publish-to-order latency are measured.
+    wire = f'tapereader_hop_latency_seconds_count{{hop="wire"}} {float(len(ticks))}'
+    assert wire in metrics
+    assert 'tapereader_hop_latency_seconds{hop="feed_to_order",quantile="0.99"}' in metrics
     signals_line = next(x for x in metrics.splitlines() if x.startswith("tapereader_signals_total"))
     assert float(signals_line.split()[-1]) >= len(ticks) - 100
     # Flattened on stop: the stored fills leave no position.
