@@ -16,6 +16,7 @@ the journal writes everything it holds), ``RunCompleted`` is appended, and the p
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -267,6 +268,11 @@ def run_node(
         for strategy in chain.strategies:
             node.trader.add_strategy(strategy)
         node.build()
+        # Everything built so far lives as long as the node: collect once now, then keep it
+        # out of later collections, which would otherwise walk all of it while ticks wait
+        # (a full collection of the built node took 130 ms here).
+        gc.collect()
+        gc.freeze()
         if chain.tap is not None:
             # Hops run from each tick's receipt by its data client; a feed that stamps its
             # send time adds the wire and publish-to-order latency.
