@@ -67,5 +67,6 @@ def test_the_demo_runs_every_built_step_and_records_it(
 
 
 def test_the_demo_without_data_says_where_it_looked(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--store", str(tmp_path / "e.db"), "--data", str(tmp_path / "no")]) == 2
+    argv = ["demo", "--store", str(tmp_path / "e.db"), "--data", str(tmp_path / "no")]
+    assert main([*argv, "--no-download"]) == 2
     assert "real market data not found" in capsys.readouterr().out
