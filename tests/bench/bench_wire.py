@@ -21,6 +21,10 @@ as separate processes (as real subscribers are), joined by a warm-up topic befor
     loss is exact. ``publish()`` calls are timed too (``perf_counter_ns``): the engine's
     cost per event while the slow subscriber is at its high-water mark.
 
+(c) the floor: the same pacing and message size through bare pyzmq PUB/SUB to a subscriber
+    process that only reads the send time, no tapereader code on either side: what the
+    machine's scheduling leaves for any wire.
+
 Reported: median and min-max over the runs, with the load averages. Not part of
 ``make test``.
 """
@@ -276,6 +280,71 @@ def paced(
     }
 
 
+# --- (c) the machine's floor: bare pyzmq, no tapereader code -----------------------------
+
+
+def raw_subscriber(endpoint: str, ready: Event, results: "mp.Queue[dict]") -> None:
+    """Part (c): a bare SUB socket; each frame starts with the sender's ``time.time_ns()``."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.SUBSCRIBE, b"")
+    sock.setsockopt(zmq.RCVHWM, 100_000)
+    sock.connect(endpoint)
+    latencies: list[int] = []
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if not sock.poll(300):
+            continue
+        frame = sock.recv()
+        now = time.time_ns()
+        ready.set()
+        sent = int.from_bytes(frame[:8], "little")
+        if sent == _FINAL:
+            break
+        if sent != _WARM:
+            latencies.append(now - sent)
+    latencies.sort()
+    results.put({"p50": pct(latencies, 0.5), "p99": pct(latencies, 0.99), "n": len(latencies)})
+    sock.close()
+    ctx.term()
+
+
+_WARM, _FINAL = 0, 1
+
+
+def raw_floor(ctx: mp.context.SpawnContext, rate: int, seconds: float) -> dict[str, float]:
+    """The same pacing and message size through bare pyzmq PUB/SUB between two processes:
+    what this machine's scheduling leaves for any wire, before tapereader's code."""
+    n = int(rate * seconds)
+    zctx = zmq.Context()
+    pub = zctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.SNDHWM, SNDHWM)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    ready, results = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=raw_subscriber, args=(f"tcp://127.0.0.1:{port}", ready, results))
+    proc.start()
+    pad = b"x" * (len(to_msgpack(make_events(1)[0])) - 8)
+    try:
+        while not ready.wait(0.01):
+            pub.send(_WARM.to_bytes(8, "little"))
+        time.sleep(0.2)
+        period, clock = 1_000_000_000 // rate, time.perf_counter_ns
+        t0 = clock()
+        for i in range(n):
+            wait = t0 + i * period - clock()
+            if wait > 0:
+                time.sleep(wait / 1e9)
+            pub.send(time.time_ns().to_bytes(8, "little") + pad)
+        time.sleep(0.5)
+        pub.send(_FINAL.to_bytes(8, "little"))
+        got = results.get(timeout=60)
+    finally:
+        proc.join(30)
+        pub.close()
+        zctx.term()
+    return {"p50_us": got["p50"] / 1e3, "p99_us": got["p99"] / 1e3, "n": got["n"]}
+
+
 def paced_line(r: dict[str, float], with_slow: bool) -> str:
     slow = (
         f"slow received {r['slow_received']:,.0f}, lost {r['slow_lost']:,.0f} of "
@@ -323,12 +392,19 @@ def main() -> int:
         f"RCVHWM {SLOW_RCVHWM:,}; publisher SNDHWM {SNDHWM:,}) and, alternating, without"
     )
     runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    floors: list[dict[str, float]] = []
     for i in range(args.runs):
         for with_slow in (True, False):
             r = paced(ctx, args.rate, args.seconds, with_slow)
             runs[with_slow].append(r)
             label = "with slow   " if with_slow else "without slow"
             print(f"  run {i + 1} {label}: {paced_line(r, with_slow)}")
+        f = raw_floor(ctx, args.rate, args.seconds)
+        floors.append(f)
+        print(
+            f"  run {i + 1} bare pyzmq  : latency p50 {f['p50_us']:,.0f} us, p99 "
+            f"{f['p99_us']:,.0f} us (n={f['n']:,.0f}); {load()}"
+        )
     for with_slow in (True, False):
         print(f"  {'with' if with_slow else 'without'} the slow subscriber, medians (min-max):")
         for key, label, fmt in (
@@ -343,6 +419,9 @@ def main() -> int:
         ):
             if with_slow or key != "slow_lost":
                 print(f"    {label:<17} {summary([r[key] for r in runs[with_slow]], fmt)}")
+    print("  bare pyzmq PUB/SUB, same pacing and size (the machine's floor), medians (min-max):")
+    print(f"    latency p50 us    {summary([f['p50_us'] for f in floors], '{:,.0f}')}")
+    print(f"    latency p99 us    {summary([f['p99_us'] for f in floors], '{:,.0f}')}")
     every = runs[True] + runs[False]
     exact = all(r["exact"] for r in every) and not any(r["fast_lost"] for r in every)
     p99 = statistics.median(r["p99_us"] for r in runs[True])
