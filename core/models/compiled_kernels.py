@@ -277,7 +277,9 @@ _ONE = [
 ]
 
 
-@nb.njit(_ONE, cache=True, nogil=True)
+# Batch 1 keeps the GIL: releasing it for microseconds hands it to another thread (the
+# journal's writer) and the way back can wait for the interpreter's 5 ms switch interval.
+@nb.njit(_ONE, cache=True)
 def evaluate_one(row, window, weights, params, members, ensemble, confidence):
     """Batch 1: ``row`` [F], ``window`` [T, F], ``weights`` [M] into outputs of batch 1."""
     ip = params.view(np.int32)
