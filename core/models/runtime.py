@@ -20,8 +20,14 @@ import numpy as np
 import onnxruntime as ort
 
 from .bundle import GRAPH as GRAPH_FILE
-from .bundle import REGIMES, Bundle, load_bundle
-from .compiled import COMPILED_PROVIDER, CompiledEnsemble, CompiledGraphError, check_parity
+from .bundle import MEMBERS, REGIMES, Bundle, load_bundle
+from .compiled import (
+    COMPILED_PROVIDER,
+    PARITY_TOLERANCE,
+    CompiledEnsemble,
+    CompiledGraphError,
+    check_parity,
+)
 from .regime import RegimeRule
 
 CUDA = "CUDAExecutionProvider"
@@ -242,7 +248,7 @@ class EnsembleRuntime:
                 f"engine='compiled' runs on the CPU only; device={device!r} needs "
                 "engine='onnxruntime'"
             )
-        session, reasons = make_session(bundle.graph, device, intra_op_threads)
+        session, reasons = _device_session(bundle, device, intra_op_threads)
         if reasons and require_device:
             raise EnsembleFailure("; ".join(reasons))
         m = bundle.manifest
@@ -429,6 +435,57 @@ def _compile(
     except AssertionError as exc:  # CompiledParityError, or no held-out rows
         raise EnsembleFailure(f"compiled engine: {exc}") from exc
     return compiled, parity
+
+
+def _device_session(
+    bundle: Bundle, device: Device, intra_op_threads: int
+) -> tuple[ort.InferenceSession, list[str]]:
+    """The session on ``device`` and the reasons it is degraded.
+
+    On CUDA the session runs the graph rewritten in standard operators
+    (:func:`~tapereader.core.models.tensor_graph.tensor_graph`: ONNX Runtime has no CUDA
+    kernels for the tree, linear and scaler nodes), checked first against the original on
+    the CPU and then, once CUDA really runs it, against the CPU on the held-out rows; a
+    difference above 1e-5 serves the original graph on the CPU, degraded, with the numbers.
+    """
+    if device != "cuda" or CUDA not in ort.get_available_providers():
+        return make_session(bundle.graph, device, intra_op_threads)
+    import onnx  # only here: the CPU path parses no graph
+
+    from .tensor_graph import TensorGraphError, tensor_graph
+
+    version = bundle.manifest.model_version
+    cpu, _ = make_session(bundle.graph, "cpu", intra_op_threads)
+    try:
+        rewritten = tensor_graph(onnx.load_from_string(bundle.graph)).SerializeToString()
+    except TensorGraphError as exc:
+        return cpu, [f"{version}: no CUDA graph ({exc}); running on the CPU"]
+    rewritten_cpu, _ = make_session(rewritten, "cpu", intra_op_threads)
+    worst = session_difference(cpu, rewritten_cpu, bundle)
+    if worst > PARITY_TOLERANCE:
+        return cpu, [f"{version}: CUDA graph differs on the CPU by {worst:.2e}; running on CPU"]
+    session, reasons = make_session(rewritten, "cuda", intra_op_threads)
+    if reasons:
+        return cpu, reasons
+    worst = session_difference(cpu, session, bundle)
+    if worst > PARITY_TOLERANCE:
+        return cpu, [f"{version}: CUDA results differ from the CPU's by {worst:.2e}; on CPU"]
+    return session, []
+
+
+def session_difference(
+    reference: ort.InferenceSession, candidate: ort.InferenceSession, bundle: Bundle
+) -> float:
+    """The largest |difference| of any output of two sessions on the bundle's held-out rows
+    (the manifest's weights on every row)."""
+    holdout = bundle.holdout()
+    x, windows = holdout.features(), holdout.windows(bundle.manifest.window)
+    weights = np.broadcast_to(
+        np.asarray(bundle.manifest.weights, np.float32), (len(x), len(MEMBERS))
+    ).copy()
+    feed = {"features": x, "window": windows, "weights": weights}
+    got = zip(reference.run(None, feed), candidate.run(None, feed), strict=True)
+    return max(float(np.abs(a - b).max()) for a, b in got)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
