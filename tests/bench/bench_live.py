@@ -2,13 +2,12 @@
 
 A node runs as its own process (the chain, the sandbox venue, the journal, /metrics); this
 process replays real quotes on the tick feed paced at each ``--rates`` value (ticks/s,
-sleeping, then spinning the last 200 us before each send), then scrapes the node's /metrics: per-hop latency from the
-tick entering the chain to features, signal, decision, risk verdict and order submitted
-(p50/p99), the wire (publisher's send to the client's receipt, from the ``ts_sent`` stamp)
-and publish to order submitted, and the feed's received count against what was sent
-(dropped ticks). "tick" is the data client's receipt. Targets: tick to signal p99 <= 300
-us; feed publish to order submitted p99 <= 2 ms at 1,000 ticks/s; no tick dropped at
-1,000 ticks/s.
+sleeping, then spinning the last 200 us before each send), then scrapes the node's
+/metrics: per-hop latency from the tick's receipt by the data client to features, signal,
+decision, risk verdict and order submitted (p50/p99); the wire (the publisher's send, its
+``ts_sent`` stamp, to the receipt) and publish to order submitted; and the feed's received
+count against what was sent (dropped ticks). Targets: tick to signal p99 <= 300 us; feed
+publish to order submitted p99 <= 2 ms at 1,000 ticks/s; no tick dropped at 1,000 ticks/s.
 
 Needs an active EUR/USD model in ``--registry`` (``make demo`` trains one) and the demo's
 catalog (``--catalog``).
