@@ -4,8 +4,10 @@ The chain runs on one thread and each actor hands its output to the next synchro
 the time since the tick's start (:meth:`LatencyRecorder.tick`) is, at any hop, the latency
 of that tick so far. A tick starts when the chain sees it (a backtest), or when the data
 client received it (live: its ``ts_init``, so the wait in the data engine's queue counts).
-When the feed's publisher stamped its send time, two more series are kept: ``wire``
-(publisher's send to the client's receipt) and ``feed_to_order`` (send to order submitted).
+Live, ``queue`` is kept too (receipt to the chain seeing the tick: the data engine's queue
+and whatever handled the tick before the chain), and when the feed's publisher stamped its
+send time, ``wire`` (publisher's send to the client's receipt) and ``feed_to_order`` (send
+to order submitted).
 All times are the wall clock (``time.time_ns``), the clock Nautilus stamps ``ts_init``
 with live and a local publisher stamps ``ts_sent`` with. Samples stay out of the event
 stream on purpose: wall-clock times differ between runs, and a backtest's events must not.
@@ -16,7 +18,9 @@ import time
 import numpy as np
 
 HOPS: tuple[str, ...] = ("features", "signal", "decision", "risk", "order")
-FEED_HOPS: tuple[str, ...] = ("wire", "feed_to_order")
+# Live only: "queue" (receipt by the data client to the chain seeing the tick), and with a
+# stamping feed "wire" (send to receipt) and "feed_to_order" (send to order submitted).
+LIVE_HOPS: tuple[str, ...] = ("queue", "wire", "feed_to_order")
 
 
 class LatencyRecorder:
@@ -29,8 +33,8 @@ class LatencyRecorder:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = capacity
-        self._data = {hop: np.zeros(capacity, dtype=np.int64) for hop in HOPS + FEED_HOPS}
-        self._counts = dict.fromkeys(HOPS + FEED_HOPS, 0)
+        self._data = {hop: np.zeros(capacity, dtype=np.int64) for hop in HOPS + LIVE_HOPS}
+        self._counts = dict.fromkeys(HOPS + LIVE_HOPS, 0)
         self.t0 = 0
         self.sent = 0
         self.ticks = 0
@@ -38,9 +42,12 @@ class LatencyRecorder:
     def tick(self, received_ns: int = 0, sent_ns: int = 0) -> None:
         """A tick starts: received at ``received_ns`` (0: now), sent by the feed's publisher
         at ``sent_ns`` (0: unknown)."""
-        self.t0 = received_ns or time.time_ns()
+        now = time.time_ns()
+        self.t0 = received_ns or now
         self.sent = sent_ns
         self.ticks += 1
+        if received_ns:
+            self._put("queue", now - received_ns)
         if sent_ns:
             self._put("wire", self.t0 - sent_ns)
 

@@ -144,7 +144,16 @@ def run(rate: int, ticks: list, registry: Path, work: Path) -> None:
         f"({len(messages) / elapsed:,.0f}/s); node received {received:,.0f}, dropped "
         f"{len(messages) - received:,.0f}; signals {m.get('tapereader_signals_total', 0):,.0f}"
     )
-    for hop in ("wire", "features", "signal", "decision", "risk", "order", "feed_to_order"):
+    for hop in (
+        "wire",
+        "queue",
+        "features",
+        "signal",
+        "decision",
+        "risk",
+        "order",
+        "feed_to_order",
+    ):
         p50 = m.get(f'tapereader_hop_latency_seconds{{hop="{hop}",quantile="0.5"}}')
         p99 = m.get(f'tapereader_hop_latency_seconds{{hop="{hop}",quantile="0.99"}}')
         n = m.get(f'tapereader_hop_latency_seconds_count{{hop="{hop}"}}', 0.0)

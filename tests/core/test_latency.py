@@ -17,6 +17,7 @@ def test_hops_are_timed_from_the_receipt_and_the_send_when_the_feed_stamped_it()
     rec.hop("order")
     s = rec.samples()
     assert s["wire"].tolist() == [1_000_000]
+    assert 2_000_000 <= s["queue"][0] <= s["signal"][0]  # receipt to the chain, before any hop
     assert 2_000_000 <= s["signal"][0] < 2_000_000 + 5e8
     assert s["feed_to_order"][0] - s["order"][0] >= 1_000_000  # the wire comes on top
     assert "features" not in s  # never reached: left out, not reported as zero
@@ -52,6 +53,7 @@ def test_the_tap_matches_each_tick_to_its_send_stamp_and_drops_unseen_ones() -> 
     tap._begin(400)  # no stamp (a publisher that does not stamp): timed from receipt only
     assert rec.t0 == 400 and rec.sent == 0
     assert rec.samples()["wire"].tolist() == [10, 20]
+    assert rec.count("queue") == 3  # every live tick
 
 
 def test_in_a_backtest_the_tap_starts_the_clock_when_it_sees_the_tick() -> None:
