@@ -117,7 +117,7 @@ def data_set_plan(data: Path) -> Plan:
         titles=(
             "ingest the BTCUSDT feed and OANDA EUR/USD ticks into the catalog",
             "train the EUR/USD ensemble on 1-12 May when none is active",
-            "backtest the actor chain on 13-15 May, signals published on ZeroMQ",
+            "backtest the actor chain on 13 May, signals published on ZeroMQ",
         ),
     )
 
