@@ -22,12 +22,9 @@ from tapereader.core.features.spec import SPEC
 from tapereader.core.latency import LatencyRecorder
 from tapereader.core.models.adaptation import AdaptationConfig
 from tapereader.core.models.bundle import Bundle
-from tapereader.core.models.compiled import CompiledGraphError
 from tapereader.core.models.registry import Registry
 from tapereader.core.models.runtime import EnsembleFailure, EnsembleInputError, EnsembleRuntime
 from tapereader.core.signals import SignalEngine
-
-ENGINES = ("auto", "compiled", "onnxruntime")
 
 
 class SignalActorConfig(ActorConfig, frozen=True):
@@ -95,35 +92,18 @@ class SignalActor(Actor):
             self.subscribe_data(feature_data_type(iid), instrument_id=iid)
 
     def _runtime(self, raw: str, bundle: Bundle) -> EnsembleRuntime:
-        """The runtime for one instrument's bundle on the configured engine.
-
-        ``auto`` serves with the compiled engine on the CPU and falls back to ONNX Runtime,
-        saying so, only when the compiled engine cannot read the graph (a bundle exported
-        before it existed); a compiled engine that disagrees with ONNX Runtime stops the
-        start like any other model failure.
-        """
-        cfg = self._cfg
-        engine = cfg.engine
-        if engine not in ENGINES:
-            raise ValueError(f"SignalActorConfig.engine must be one of {ENGINES}, not {engine!r}")
-        if engine == "auto":
-            engine = "compiled" if cfg.device == "cpu" else "onnxruntime"
-        try:
-            return EnsembleRuntime.from_bundle(
-                bundle,
-                device=cfg.device,  # type: ignore[arg-type]
-                require_device=cfg.require_device,
-                engine=engine,  # type: ignore[arg-type]
-            )
-        except EnsembleFailure as exc:
-            if cfg.engine != "auto" or not isinstance(exc.__cause__, CompiledGraphError):
-                raise
-            self.log.warning(f"{raw}: {exc}; serving with ONNX Runtime instead")
-            return EnsembleRuntime.from_bundle(
-                bundle,
-                device=cfg.device,  # type: ignore[arg-type]
-                require_device=cfg.require_device,
-            )
+        """The runtime for one instrument's bundle on the configured engine (``auto``: the
+        compiled evaluator on the CPU; see ``EnsembleRuntime.from_bundle``)."""
+        cfg = self._cfg  # an unknown engine is the runtime's ValueError, naming the choices
+        runtime = EnsembleRuntime.from_bundle(
+            bundle,
+            device=cfg.device,  # type: ignore[arg-type]
+            require_device=cfg.require_device,
+            engine=cfg.engine,  # type: ignore[arg-type]
+        )
+        if runtime.fallback:
+            self.log.warning(f"{raw}: {runtime.fallback}")
+        return runtime
 
     def on_stop(self) -> None:
         """Nothing to release: the engine drops the actor's subscriptions itself."""

@@ -33,7 +33,8 @@ from .regime import RegimeRule
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 Device = Literal["cpu", "cuda"]
-Engine = Literal["onnxruntime", "compiled"]
+Engine = Literal["auto", "compiled", "onnxruntime"]
+ENGINES: tuple[str, ...] = ("auto", "compiled", "onnxruntime")
 _SUM_TOLERANCE = 1e-3  # float32 softmax sums; anything further off is a broken graph
 _new = object.__new__
 
@@ -153,6 +154,8 @@ class EnsembleRuntime:
     # against the session on the bundle's held-out rows when the runtime was made).
     compiled: CompiledEnsemble | None = field(default=None, repr=False)
     parity: dict[str, float] = field(default_factory=dict)
+    # engine="auto" served by ONNX Runtime: why the compiled engine could not take the graph.
+    fallback: str = ""
 
     def __post_init__(self) -> None:
         m = self.bundle.manifest
@@ -240,9 +243,13 @@ class EnsembleRuntime:
         names the output and the difference. :meth:`predict_one` then runs the compiled
         evaluator and reports ``provider == "CompiledCPU"``. It is CPU-only: asking for
         ``device="cuda"`` with it is a ``ValueError``, never a silent CPU run.
+        ``engine="auto"``: the compiled engine on the CPU, except for a graph it cannot read
+        (a bundle exported before it existed), served by ONNX Runtime with the reason in
+        :attr:`fallback`; ONNX Runtime on CUDA. A compiled engine that disagrees with the
+        session is an error under either name.
         """
-        if engine not in ("onnxruntime", "compiled"):
-            raise ValueError(f"engine must be 'onnxruntime' or 'compiled', not {engine!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
         if engine == "compiled" and device != "cpu":
             raise ValueError(
                 f"engine='compiled' runs on the CPU only; device={device!r} needs "
@@ -258,9 +265,17 @@ class EnsembleRuntime:
         providers = tuple(session.get_providers())
         probe = cls(bundle, session, status, rule, weights, providers)
         probe._check_graph()
-        if engine == "onnxruntime":
+        if engine == "onnxruntime" or (engine == "auto" and device != "cpu"):
             return probe
-        compiled, parity = _compile(bundle, session, probe)
+        version = bundle.manifest.model_version
+        try:
+            compiled = CompiledEnsemble.from_bytes(bundle.graph, f"{version}: {GRAPH_FILE}")
+        except CompiledGraphError as exc:
+            if engine != "auto":
+                raise EnsembleFailure(f"compiled engine: {exc}") from exc
+            probe.fallback = f"compiled engine cannot read the graph ({exc}); ONNX Runtime serves"
+            return probe
+        parity = _checked_parity(compiled, session, probe)
         return cls(bundle, session, status, rule, weights, providers, compiled, parity)
 
     @property
@@ -417,16 +432,12 @@ class EnsembleRuntime:
         )
 
 
-def _compile(
-    bundle: Bundle, session: ort.InferenceSession, probe: "EnsembleRuntime"
-) -> tuple[CompiledEnsemble, dict[str, float]]:
-    """The compiled evaluator of the bundle's graph, checked against ``session`` on the
-    held-out rows with the regime weights each row would get in ``predict``."""
-    version = bundle.manifest.model_version
-    try:
-        compiled = CompiledEnsemble.from_bytes(bundle.graph, f"{version}: {GRAPH_FILE}")
-    except CompiledGraphError as exc:
-        raise EnsembleFailure(f"compiled engine: {exc}") from exc
+def _checked_parity(
+    compiled: CompiledEnsemble, session: ort.InferenceSession, probe: "EnsembleRuntime"
+) -> dict[str, float]:
+    """``compiled`` against ``session`` on the held-out rows, with the regime weights each
+    row would get in ``predict``; beyond the tolerance, :class:`EnsembleFailure`."""
+    bundle = probe.bundle
     holdout = bundle.holdout()
     x, windows = holdout.features(), holdout.windows(bundle.manifest.window)
     weights = probe.regime_weights[probe.regime_rule.classify(x)]
@@ -434,7 +445,7 @@ def _compile(
         parity = check_parity(compiled, session, x, windows, weights)
     except AssertionError as exc:  # CompiledParityError, or no held-out rows
         raise EnsembleFailure(f"compiled engine: {exc}") from exc
-    return compiled, parity
+    return parity
 
 
 def _device_session(

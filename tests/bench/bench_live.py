@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from tapereader.ingest.feed_publisher import FeedPublisher, catalog_ticks, to_message  # noqa: E402
 
 INSTRUMENT = "EUR/USD.OANDA"
+SHOWN_HOPS = ("wire", "queue", "features", "signal", "decision", "risk", "order", "feed_to_order")
 SPIN_S = 200e-6  # the part of each gap the sender spins for (sleep overshoots by ~60 us)
 CONFIG = """
 [live]
@@ -144,16 +145,7 @@ def run(rate: int, ticks: list, registry: Path, work: Path) -> None:
         f"({len(messages) / elapsed:,.0f}/s); node received {received:,.0f}, dropped "
         f"{len(messages) - received:,.0f}; signals {m.get('tapereader_signals_total', 0):,.0f}"
     )
-    for hop in (
-        "wire",
-        "queue",
-        "features",
-        "signal",
-        "decision",
-        "risk",
-        "order",
-        "feed_to_order",
-    ):
+    for hop in SHOWN_HOPS:
         p50 = m.get(f'tapereader_hop_latency_seconds{{hop="{hop}",quantile="0.5"}}')
         p99 = m.get(f'tapereader_hop_latency_seconds{{hop="{hop}",quantile="0.99"}}')
         n = m.get(f'tapereader_hop_latency_seconds_count{{hop="{hop}"}}', 0.0)

@@ -48,6 +48,7 @@ def test_auto_falls_back_to_onnxruntime_only_for_a_graph_it_cannot_read(registry
     bundle = _bundle(registry, unreadable=True)
     runtime = _actor(registry, "auto")._runtime(OANDA, bundle)
     assert runtime.serving_provider == "CPUExecutionProvider"
+    assert "cannot read the graph" in runtime.fallback and "Relu 'stray'" in runtime.fallback
     with pytest.raises(EnsembleFailure, match="Relu 'stray'"):
         _actor(registry, "compiled")._runtime(OANDA, bundle)  # asked for: no fallback
 
