@@ -48,7 +48,8 @@ def test_a_lone_event_is_written_after_the_delay_without_a_flush(store: EventSto
     with EventWriter(store, WriterConfig(max_batch=1000, max_delay_ms=30)) as writer:
         writer.put(signals(1)[0])
         deadline = time.monotonic() + 5
-        while store.count() == 0 and time.monotonic() < deadline:
+        # The writer counts its batch after the store's append returns: wait for both.
+        while (store.count() == 0 or writer.stats().batches == 0) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert store.count() == 1
         assert writer.stats().batches == 1
