@@ -18,6 +18,23 @@ from tapereader.core.writer import (
 )
 
 from .store_testcase import signals
+from .writer_testcase import WriterContract
+
+
+class TestEventWriter(WriterContract):
+    def make(self, path: Path, config: WriterConfig) -> EventWriter:
+        store = EventStore.open(path)
+        writer = EventWriter(store, config)
+        close = writer.close
+
+        def close_both(timeout_s: float | None = None) -> None:
+            try:
+                close(timeout_s)
+            finally:
+                store.close()
+
+        writer.close = close_both  # type: ignore[method-assign]
+        return writer
 
 
 class GatedStore:
