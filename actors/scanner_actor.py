@@ -20,6 +20,7 @@ from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.common.events import TimeEvent
 
 from tapereader.actors.bus import publish_event
+from tapereader.actors.timers import set_engine_timer
 from tapereader.core.events import DomainEvent, ScannerFileSubmitted, Source
 from tapereader.core.scanning.analysis import analyse, write_outputs
 from tapereader.core.scanning.parse import (
@@ -70,8 +71,8 @@ class ScannerActor(Actor):
             self._socket.setsockopt(zmq.LINGER, 0)
             self._socket.bind(self._cfg.zmq_endpoint)
         # Nothing is published from on_start: receivers that are not yet running drop it.
-        self.clock.set_timer(
-            _TIMER, timedelta(milliseconds=self._cfg.poll_interval_ms), callback=self._on_poll
+        set_engine_timer(
+            self, _TIMER, timedelta(milliseconds=self._cfg.poll_interval_ms), self._on_poll
         )
 
     def on_stop(self) -> None:

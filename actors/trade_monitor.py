@@ -19,6 +19,7 @@ from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.identifiers import InstrumentId
 
 from tapereader.actors.bus import EVENTS, identity, instrument_multipliers, publish_event
+from tapereader.actors.timers import set_engine_timer
 from tapereader.core import events as ev
 from tapereader.core.ledger import ClosedTrade, Fill, Ledger
 
@@ -73,10 +74,11 @@ class TradeMonitorActor(Actor):
         for topic, handler in self._topics():
             self.msgbus.subscribe(topic, handler)
         if self._cfg.stale_check_ms > 0:
-            self.clock.set_timer(
+            set_engine_timer(
+                self,
                 "stale-data",
-                interval=dt.timedelta(milliseconds=self._cfg.stale_check_ms),
-                callback=self._check_stale,
+                dt.timedelta(milliseconds=self._cfg.stale_check_ms),
+                self._check_stale,
             )
 
     def on_stop(self) -> None:
