@@ -84,6 +84,7 @@ class JournalTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_batch: Annotated[int, msgspec.Meta(ge=1)] = 2_000
     max_delay_ms: _Pos = 50.0
     flush_every_ms: _NonNegInt = 0  # live nodes: hand held events over at least this often
+    writer: Literal["process", "thread"] = "process"  # who appends: a child process, or a thread
 
 
 class PublisherTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -220,6 +221,7 @@ def build_chain(
                 max_batch=cfg.journal.max_batch,
                 max_delay_ms=cfg.journal.max_delay_ms,
                 flush_every_ms=cfg.journal.flush_every_ms,
+                writer=cfg.journal.writer,
             )
         )
         if store

@@ -1,16 +1,18 @@
 """JournalActor: every domain event on the bus goes to the event store, off the hot path.
 
-The handler only appends to a local list; every ``chunk`` events the list goes to the
-:class:`~tapereader.core.writer.EventWriter` as one queue item, and the writer appends in
-batches from its own thread. (One queue operation per event made the engine thread and the
-writer thread fight over the queue's lock and the GIL on every tick.) Live nodes also set
-``flush_every_ms``, a wall-clock timer, so a quiet market never leaves events waiting in the
-list; a backtest needs none (exchange time runs far ahead of the wall clock there, and a
-hand-over whenever the held events spanned some exchange time came at nearly every event,
-costing a fifth of the chain's throughput). On stop,
-everything held or queued is written before the store closes. If the store fails, the
-writer keeps every event it could not write: the actor logs it and holds them in
-:attr:`JournalActor.unwritten` so nothing is lost silently.
+The handler only appends to a local list; every ``chunk`` events the list goes to the writer
+as one queue item (one queue operation per event made the engine thread and the writer fight
+over the queue's lock and the GIL on every tick). The writer appends in batches: by default
+:class:`~tapereader.core.process_writer.ProcessEventWriter`, from a child process, so the
+store's work per event stays off the engine's GIL; ``writer = "thread"`` keeps
+:class:`~tapereader.core.writer.EventWriter`, a thread of this process. Live nodes also set
+``flush_every_ms``, a wall-clock timer (run on the engine's thread), so a quiet market never
+leaves events waiting in the list; a backtest needs none (exchange time runs far ahead of the
+wall clock there, and a hand-over whenever the held events spanned some exchange time came at
+nearly every event, costing a fifth of the chain's throughput). On stop, everything held or
+queued is written before the store closes. If the store fails, the writer keeps every event
+it could not write: the actor logs it and holds them in :attr:`JournalActor.unwritten` so
+nothing is lost silently.
 """
 
 import datetime as dt
@@ -19,7 +21,9 @@ from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.config import ActorConfig
 
 from tapereader.actors.bus import EVENTS
+from tapereader.actors.timers import set_engine_timer
 from tapereader.core.events import DomainEvent
+from tapereader.core.process_writer import ProcessEventWriter
 from tapereader.core.store import EventStore
 from tapereader.core.writer import (
     EventWriter,
@@ -41,6 +45,7 @@ class JournalActorConfig(ActorConfig, frozen=True):
     chunk: int = 256
     flush_every_ms: int = 0  # > 0: a clock timer hands the held events over this often
     overflow: str = "block"  # "block" the engine thread, or "raise" (the event is kept)
+    writer: str = "process"  # "process": a child process appends; "thread": a thread here
 
 
 class JournalActor(Actor):
@@ -56,7 +61,11 @@ class JournalActor(Actor):
             overflow=OverflowPolicy(config.overflow),
         )
         self._store: EventStore | None = None
-        self._writer: EventWriter | None = None
+        if config.writer not in ("process", "thread"):
+            raise ValueError(
+                f"JournalActorConfig.writer: 'process' or 'thread', got {config.writer!r}"
+            )
+        self._writer: EventWriter | ProcessEventWriter | None = None
         self._held: list[DomainEvent] = []
         self._chunk = config.chunk
         self.unwritten: list[DomainEvent] = []
@@ -64,16 +73,22 @@ class JournalActor(Actor):
 
     def on_start(self) -> None:
         """Open the store, start the writer, subscribe to the events."""
-        self._store = EventStore.open(self._cfg.store)
-        self._writer = EventWriter(self._store, self._writer_config)
+        if self._cfg.writer == "process":
+            self._writer = ProcessEventWriter(self._cfg.store, self._writer_config)
+            description = self._writer.description
+        else:
+            self._store = EventStore.open(self._cfg.store)
+            self._writer = EventWriter(self._store, self._writer_config)
+            description = self._store.description
         self.msgbus.subscribe(self._cfg.topic, self._on_event)
         if self._cfg.flush_every_ms > 0:
-            self.clock.set_timer(
+            set_engine_timer(
+                self,
                 "journal-flush",
-                interval=dt.timedelta(milliseconds=self._cfg.flush_every_ms),
-                callback=lambda _: self._hand_over(),
+                dt.timedelta(milliseconds=self._cfg.flush_every_ms),
+                lambda _: self._hand_over(),
             )
-        self.log.info(f"journaling {self._cfg.topic} into {self._store.description}")
+        self.log.info(f"journaling {self._cfg.topic} into {description} ({self._cfg.writer})")
 
     def on_stop(self) -> None:
         """Write everything queued, then close the store."""
