@@ -67,6 +67,10 @@ class LiveTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9464  # 0: no /metrics
     # How long clients may take to connect; an adapter fetches instrument definitions first.
     connect_timeout_s: Annotated[float, msgspec.Meta(gt=0.0)] = 10.0
+    # How long a thread holding the GIL keeps it while another waits (Python's default is 5
+    # ms): the engine thread gets it back from the writer's, metrics' and clock's threads
+    # sooner. Measured in docs/BENCHMARKS.md (live node latency).
+    gil_switch_interval_ms: Annotated[float, msgspec.Meta(gt=0.0, le=100.0)] = 0.5
 
 
 def load_live_config(path: str | Path):  # -> (LiveTable, ChainConfig)
@@ -273,6 +277,7 @@ def run_node(
         # (a full collection of the built node took 130 ms here).
         gc.collect()
         gc.freeze()
+        sys.setswitchinterval(live.gil_switch_interval_ms / 1000)
         if chain.tap is not None:
             # Hops run from each tick's receipt by its data client; a feed that stamps its
             # send time adds the wire and publish-to-order latency.

@@ -486,3 +486,14 @@ def test_a_node_whose_clients_never_connect_stops_as_failed(tmp_path: Path) -> N
     with EventStore.open(tmp_path / "events.db") as s:
         (completed,) = [r.event for r in s.read() if isinstance(r.event, ev.RunCompleted)]
     assert completed.status == "failed"
+
+
+def test_the_gil_switch_interval_is_checked_and_defaults_to_half_a_millisecond(
+    tmp_path: Path,
+) -> None:
+    live, _ = load_live_config(BYBIT)
+    assert live.gil_switch_interval_ms == 0.5
+    config = _rewrite(tmp_path, BYBIT, "[live]\n", "[live]\ngil_switch_interval_ms = 0\n")
+    with pytest.raises(LiveConfigError, match=r"live\.gil_switch_interval_ms") as err:
+        load_live_config(config)
+    assert str(config) in str(err.value)
