@@ -66,6 +66,9 @@ position_size = 10_000.0
 
 [chain.risk]
 limits = "{limits}"
+
+[chain.journal]
+writer = "{writer}"
 """
 
 
@@ -94,7 +97,7 @@ def _drained(port: int, timeout: float = 120.0) -> dict[str, float]:
         time.sleep(1.0)
 
 
-def run(rate: int, ticks: list, registry: Path, work: Path) -> None:
+def run(rate: int, ticks: list, registry: Path, work: Path, writer: str) -> None:
     feed, metrics = _port(), _port()
     config = work / f"live-{rate}.toml"
     config.write_text(
@@ -104,6 +107,7 @@ def run(rate: int, ticks: list, registry: Path, work: Path) -> None:
             metrics=metrics,
             registry=registry,
             limits=ROOT / "config" / "risk.toml",
+            writer=writer,
         )
     )
     messages = [to_message(t) for t in ticks]
@@ -143,7 +147,8 @@ def run(rate: int, ticks: list, registry: Path, work: Path) -> None:
     print(
         f"{rate:>6,} ticks/s target: sent {len(messages):,} in {elapsed:.2f} s "
         f"({len(messages) / elapsed:,.0f}/s); node received {received:,.0f}, dropped "
-        f"{len(messages) - received:,.0f}; signals {m.get('tapereader_signals_total', 0):,.0f}"
+        f"{len(messages) - received:,.0f}; signals {m.get('tapereader_signals_total', 0):,.0f}; "
+        f"journal writer: {writer}"
     )
     for hop in SHOWN_HOPS:
         p50 = m.get(f'tapereader_hop_latency_seconds{{hop="{hop}",quantile="0.5"}}')
@@ -162,6 +167,13 @@ def main() -> int:
     parser.add_argument("--ticks", type=int, default=20_000)
     parser.add_argument("--catalog", type=Path, default=ROOT / "var" / "catalog")
     parser.add_argument("--registry", type=Path, default=ROOT / "var" / "models")
+    parser.add_argument(
+        "--writers",
+        nargs="+",
+        choices=("process", "thread"),
+        default=["process"],
+        help="journal writers to compare, alternating at each rate",
+    )
     args = parser.parse_args()
     if not (args.registry / "active").is_dir():
         print(f"no active model in {args.registry}: run `make demo` first")
@@ -169,7 +181,8 @@ def main() -> int:
     ticks = catalog_ticks(args.catalog, [INSTRUMENT], limit=args.ticks)
     with tempfile.TemporaryDirectory() as work:
         for rate in args.rates:
-            run(rate, ticks, args.registry, Path(work))
+            for writer in args.writers:
+                run(rate, ticks, args.registry, Path(work), writer)
     return 0
 
 

@@ -9,6 +9,14 @@ Reported: ticks/s of each (median, min-max) and the ratio of the medians, plus t
 per-hop latency (tick to features / signal / decision / risk / order) of the last run.
 Target (2-core machine): at least 20,000 ticks/s end to end.
 
+Two floors run beside them on the same ticks, to show what any chain evaluating the ensemble
+on every tick can reach here:
+- ``model call``: the bare engine plus one actor that only calls the served model
+  (``EnsembleRuntime.predict_one`` through the compiled engine) on every quote, on a fixed
+  window: no features, no events, nothing downstream;
+- ``features+signals``: the engine with the chain's FeatureActor and SignalActor alone (the
+  signal events go nowhere).
+
 Models come from ``--registry`` (each instrument's active version); an instrument with
 none gets a model trained here on the data before the replayed span (default training
 config, a few minutes), added to the registry without being promoted.
@@ -28,10 +36,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig  # noqa: E402
-from nautilus_trader.config import LoggingConfig  # noqa: E402
+from nautilus_trader.common.actor import Actor  # noqa: E402
+from nautilus_trader.config import ActorConfig, LoggingConfig  # noqa: E402
+from nautilus_trader.model.data import QuoteTick  # noqa: E402
+from nautilus_trader.model.identifiers import InstrumentId  # noqa: E402
 
+from tapereader.actors.chain import build_chain  # noqa: E402
 from tapereader.core.models.registry import Registry  # noqa: E402
+from tapereader.core.models.runtime import EnsembleRuntime  # noqa: E402
 from tapereader.ingest.context import LoadContext  # noqa: E402
 from tapereader.ingest.instruments import default_registry  # noqa: E402
 from tapereader.ingest.options import IngestOptions  # noqa: E402
@@ -136,6 +150,52 @@ def _bare(cfg) -> tuple[int, float]:
         engine.dispose()
 
 
+class _ModelCall(Actor):
+    """Calls the served model on every quote with a fixed window, and nothing else."""
+
+    def __init__(self, instrument_id: InstrumentId, runtime: EnsembleRuntime) -> None:
+        super().__init__(ActorConfig(component_id="ModelCall"))
+        self._id = instrument_id
+        self._predict = runtime.predict_one
+        m = runtime.bundle.manifest
+        rng = np.random.default_rng(0)
+        self._window = (rng.normal(size=(m.window, m.n_features)) * 0.01).astype(np.float32)
+        self.calls = 0
+
+    def on_start(self) -> None:
+        self.subscribe_quote_ticks(self._id)
+
+    def on_quote_tick(self, tick: QuoteTick) -> None:
+        self._predict(self._window[-1], self._window)
+        self.calls += 1
+
+
+def _floor(cfg, kind: str, registry: Path, version: str) -> tuple[int, float]:
+    """ticks/s of the engine with a partial chain: ``model`` or ``signals`` (see the top)."""
+    instruments, data = load_ticks(cfg)
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR")))
+    try:
+        for name in {cfg.venue_of(i.id.value).name for i in instruments}:
+            add_venue(engine, cfg.venue_of(f"_.{name}"))
+        for instrument in instruments:
+            engine.add_instrument(instrument)
+        engine.add_data(data)
+        if kind == "model":
+            runtime = EnsembleRuntime.from_bundle(Registry(registry).load(version), engine="auto")
+            if runtime.serving_provider != "CompiledCPU":
+                raise RuntimeError(f"{version} is not served by the compiled engine")
+            engine.add_actor(_ModelCall(instruments[0].id, runtime))
+        else:
+            chain = build_chain(cfg.chain, run_id="floor", reproducible_ids=True, store="")
+            engine.add_actor(chain.features)
+            engine.add_actor(chain.signals)
+        start = time.perf_counter()
+        engine.run()
+        return len(data), time.perf_counter() - start
+    finally:
+        engine.dispose()
+
+
 def _span(catalog: Path, instrument: str, spec: dict) -> tuple[dt.datetime, dt.datetime]:
     if spec["start"] is not None:
         return spec["start"], spec["end"]
@@ -156,6 +216,7 @@ def bench(instrument: str, spec: dict, runs: int, registry: Path, work: Path) ->
     start, end = _span(catalog, instrument, spec)
     version = _model(registry, instrument, catalog, int(start.timestamp() * 1e9))
     chain_rates, bare_rates = [], []
+    floors: dict[str, list[float]] = {"model": [], "signals": []}
     result = None
     for i in range(runs):
         folder = work / f"run{i}"
@@ -179,10 +240,14 @@ def bench(instrument: str, spec: dict, runs: int, registry: Path, work: Path) ->
         cfg = load_backtest_config(path)
         ticks, seconds = _bare(cfg)
         bare_rates.append(ticks / seconds)
+        for kind, rates in floors.items():
+            ticks, seconds = _floor(cfg, kind, registry, version)
+            rates.append(ticks / seconds)
         result = run_backtest(cfg, run_id=f"bench-{i}")
         chain_rates.append(result.ticks / result.wall_seconds)
         print(
-            f"   run {i + 1}: bare {bare_rates[-1]:,.0f} ticks/s, chain "
+            f"   run {i + 1}: bare {bare_rates[-1]:,.0f} ticks/s, model call "
+            f"{floors['model'][-1]:,.0f}, features+signals {floors['signals'][-1]:,.0f}, chain "
             f"{chain_rates[-1]:,.0f} ticks/s ({result.ticks:,} ticks, "
             f"{int(result.report.signals.count):,} signals, {len(result.report.fills)} fills)",
             flush=True,
@@ -191,6 +256,12 @@ def bench(instrument: str, spec: dict, runs: int, registry: Path, work: Path) ->
     bare, chain = statistics.median(bare_rates), statistics.median(chain_rates)
     print(f"{instrument}, model {version}, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
     print(f"  bare engine  {bare:>10,.0f} ticks/s ({min(bare_rates):,.0f}-{max(bare_rates):,.0f})")
+    for kind, label in (("model", "model call"), ("signals", "feat+signals")):
+        r = floors[kind]
+        print(
+            f"  {label:<12} {statistics.median(r):>10,.0f} ticks/s ({min(r):,.0f}-{max(r):,.0f})"
+            f"   ratio {statistics.median(r) / bare:.3f}"
+        )
     print(
         f"  full chain   {chain:>10,.0f} ticks/s ({min(chain_rates):,.0f}-{max(chain_rates):,.0f})"
         f"   ratio {chain / bare:.3f}   target >= 20,000 ticks/s"
