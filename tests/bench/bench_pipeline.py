@@ -134,22 +134,6 @@ def _model(registry: Path, instrument: str, catalog: Path, end_ns: int) -> str:
         return reg.add(trained.path).model_version
 
 
-def _bare(cfg) -> tuple[int, float]:
-    instruments, data = load_ticks(cfg)
-    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR")))
-    try:
-        for name in {cfg.venue_of(i.id.value).name for i in instruments}:
-            add_venue(engine, cfg.venue_of(f"_.{name}"))
-        for instrument in instruments:
-            engine.add_instrument(instrument)
-        engine.add_data(data)
-        start = time.perf_counter()
-        engine.run()
-        return len(data), time.perf_counter() - start
-    finally:
-        engine.dispose()
-
-
 class _ModelCall(Actor):
     """Calls the served model on every quote with a fixed window, and nothing else."""
 
@@ -170,8 +154,9 @@ class _ModelCall(Actor):
         self.calls += 1
 
 
-def _floor(cfg, kind: str, registry: Path, version: str) -> tuple[int, float]:
-    """ticks/s of the engine with a partial chain: ``model`` or ``signals`` (see the top)."""
+def _partial(cfg, kind: str, registry: Path, version: str) -> tuple[int, float]:
+    """Ticks and seconds of the engine bare (``bare``) or with a floor's actors (``model``,
+    ``signals``: see the top)."""
     instruments, data = load_ticks(cfg)
     engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR")))
     try:
@@ -180,7 +165,9 @@ def _floor(cfg, kind: str, registry: Path, version: str) -> tuple[int, float]:
         for instrument in instruments:
             engine.add_instrument(instrument)
         engine.add_data(data)
-        if kind == "model":
+        if kind == "bare":
+            pass
+        elif kind == "model":
             runtime = EnsembleRuntime.from_bundle(Registry(registry).load(version), engine="auto")
             if runtime.serving_provider != "CompiledCPU":
                 raise RuntimeError(f"{version} is not served by the compiled engine")
@@ -238,10 +225,10 @@ def bench(instrument: str, spec: dict, runs: int, registry: Path, work: Path) ->
             )
         )
         cfg = load_backtest_config(path)
-        ticks, seconds = _bare(cfg)
+        ticks, seconds = _partial(cfg, "bare", registry, version)
         bare_rates.append(ticks / seconds)
         for kind, rates in floors.items():
-            ticks, seconds = _floor(cfg, kind, registry, version)
+            ticks, seconds = _partial(cfg, kind, registry, version)
             rates.append(ticks / seconds)
         result = run_backtest(cfg, run_id=f"bench-{i}")
         chain_rates.append(result.ticks / result.wall_seconds)

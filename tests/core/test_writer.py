@@ -1,7 +1,7 @@
-"""The batched writer: batching by size and time, a full queue, a failing store."""
+"""The thread writer: the writer contract, and its batching and failures seen from inside
+(a store double that holds or fails each append)."""
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -11,10 +11,8 @@ from tapereader.core.events import DomainEvent
 from tapereader.core.store import AppendResult, EventStore, StoreLockedError
 from tapereader.core.writer import (
     EventWriter,
-    OverflowPolicy,
     WriterConfig,
     WriterFailedError,
-    WriterFullError,
 )
 
 from .store_testcase import signals
@@ -61,17 +59,6 @@ def store(tmp_path: Path) -> Iterator[EventStore]:
         yield s
 
 
-def test_a_lone_event_is_written_after_the_delay_without_a_flush(store: EventStore) -> None:
-    with EventWriter(store, WriterConfig(max_batch=1000, max_delay_ms=30)) as writer:
-        writer.put(signals(1)[0])
-        deadline = time.monotonic() + 5
-        # The writer counts its batch after the store's append returns: wait for both.
-        while (store.count() == 0 or writer.stats().batches == 0) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert store.count() == 1
-        assert writer.stats().batches == 1
-
-
 def test_batches_never_exceed_max_batch(store: EventStore) -> None:
     gated = GatedStore(store)
     gated.gate.clear()
@@ -98,64 +85,6 @@ def test_a_chunk_is_one_queue_item_and_is_written_in_order(store: EventStore) ->
     assert max(gated.batch_sizes) <= 100
 
 
-def test_close_writes_everything_still_queued(store: EventStore) -> None:
-    batch = signals(3000)
-    writer = EventWriter(store, WriterConfig(max_batch=500, max_delay_ms=5000))
-    writer.put_many(batch)
-    writer.close()
-    assert [r.event for r in store.read()] == batch
-
-
-def test_a_full_queue_blocks_the_producer_until_there_is_room(store: EventStore) -> None:
-    gated = GatedStore(store)
-    gated.gate.clear()
-    config = WriterConfig(max_batch=10, max_delay_ms=0, capacity=20)
-    writer = EventWriter(gated, config)  # type: ignore[arg-type]
-    events = signals(100)
-    producer = threading.Thread(target=lambda: [writer.put(e) for e in events])
-    producer.start()
-    time.sleep(0.3)
-    assert producer.is_alive(), "the producer should be blocked on the full queue"
-    assert writer.stats().queued == 20
-    gated.gate.set()
-    producer.join(timeout=10)
-    writer.close()
-    assert not producer.is_alive()
-    assert writer.stats().blocked_puts > 0
-    assert [r.event for r in store.read()] == events
-
-
-def test_a_full_queue_with_raise_refuses_the_event_and_keeps_the_rest(store: EventStore) -> None:
-    gated = GatedStore(store)
-    gated.gate.clear()
-    config = WriterConfig(max_batch=5, max_delay_ms=0, capacity=5, overflow=OverflowPolicy.RAISE)
-    writer = EventWriter(gated, config)  # type: ignore[arg-type]
-    events = signals(20)
-    taken = []
-    with pytest.raises(WriterFullError, match="queue full"):
-        for e in events:
-            writer.put(e)
-            taken.append(e)
-    assert 5 <= len(taken) < 20
-    gated.gate.set()
-    writer.flush(timeout_s=10)
-    writer.close()
-    assert [r.event for r in store.read()] == taken
-
-
-def test_a_blocked_put_with_a_timeout_gives_up_clearly(store: EventStore) -> None:
-    gated = GatedStore(store)
-    gated.gate.clear()
-    writer = EventWriter(gated, WriterConfig(max_batch=1, max_delay_ms=0, capacity=1))  # type: ignore[arg-type]
-    for event in signals(2):  # one in flight, one queued
-        writer.put(event)
-    with pytest.raises(WriterFullError, match="stayed full"):
-        writer.put(signals(1)[0], timeout_s=0.1)
-    gated.gate.set()
-    writer.close()
-    assert store.count() == 2
-
-
 def test_a_failing_store_stops_the_writer_and_keeps_every_event(store: EventStore) -> None:
     gated = GatedStore(store)
     events = signals(50)
@@ -177,8 +106,3 @@ def test_a_failing_store_stops_the_writer_and_keeps_every_event(store: EventStor
     # Nothing is lost: the caller can append what the writer kept.
     store.append(writer.unwritten())
     assert [r.event for r in store.read()] == events[:30]
-
-
-def test_an_invalid_config_is_refused(store: EventStore) -> None:
-    with pytest.raises(ValueError, match="invalid writer config"):
-        EventWriter(store, WriterConfig(max_batch=0))
