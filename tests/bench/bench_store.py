@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from tapereader.core.codec import to_msgpack  # noqa: E402
 from tapereader.core.events import AnyEvent, SignalGenerated, Source  # noqa: E402
+from tapereader.core.process_writer import ProcessEventWriter  # noqa: E402
 from tapereader.core.store import TABLE, EventStore  # noqa: E402
 from tapereader.core.writer import EventWriter, WriterConfig  # noqa: E402
 
@@ -115,29 +116,49 @@ def sqlite_run(events: list[SignalGenerated], synchronous: str, folder: Path) ->
     }
 
 
-def writer_run(events: list[SignalGenerated], folder: Path) -> dict[str, float]:
-    """The batched writer end to end, and what one put costs the producer."""
-    store = EventStore.open(folder / "writer.db")
-    writer = EventWriter(store, WriterConfig(max_batch=2_000, max_delay_ms=50))
-    put_costs: list[float] = []
+def _work(units: int) -> int:
+    """Pure-Python work standing in for the engine's own per-event share (~20 us)."""
+    acc = 0
+    for i in range(units):
+        acc += i * i % 7
+    return acc
+
+
+def writer_run(events: list[SignalGenerated], folder: Path, kind: str) -> dict[str, float]:
+    """A producer doing its own work per event and handing chunks of 256 to the writer (as
+    the JournalActor does): its wall time beside the writer, against the same work with the
+    events discarded (``kind="none"``); and the writer's end-to-end rate."""
+    path = folder / f"writer-{kind}.db"
+    store = None
+    if kind == "thread":
+        store = EventStore.open(path)
+        writer = EventWriter(store, WriterConfig(max_batch=2_000, max_delay_ms=50))
+    elif kind == "process":
+        writer = ProcessEventWriter(path, WriterConfig(max_batch=2_000, max_delay_ms=50))
+    chunk = 256
 
     def produce() -> None:
+        held = []
         for e in events:
-            t = time.perf_counter_ns()
-            writer.put(e)
-            put_costs.append(time.perf_counter_ns() - t)
+            _work(200)
+            held.append(e)
+            if len(held) >= chunk:
+                if kind != "none":
+                    writer.put_many(held)
+                held = []
+        if held and kind != "none":
+            writer.put_many(held)
 
-    total_s = timed(lambda: (produce(), writer.flush()))
-    writer.close()
-    store.close()
-    for path in folder.glob("*.db*"):
-        path.unlink()
-    put_costs.sort()
-    return {
-        "writer": len(events) / total_s,
-        "put_p50_us": put_costs[len(put_costs) // 2] / 1000,
-        "put_p99_us": put_costs[int(len(put_costs) * 0.99)] / 1000,
-    }
+    produce_s = timed(produce)
+    total_s = produce_s
+    if kind != "none":
+        total_s += timed(writer.flush)
+        writer.close()
+    if store is not None:
+        store.close()
+    for p in folder.glob("*.db*"):
+        p.unlink()
+    return {"produce": len(events) / produce_s, "end_to_end": len(events) / total_s}
 
 
 # --- PostgreSQL -------------------------------------------------------------------------
@@ -200,11 +221,34 @@ def report(title: str, runs: list[dict[str, float]]) -> None:
         )
 
 
+def writers(events: list[SignalGenerated], folder: Path, runs: int) -> None:
+    """The two journal writers beside a busy producer, alternating in each run."""
+    kinds = ("none", "thread", "process")
+    got: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+    for _ in range(runs):
+        for kind in kinds:
+            got[kind].append(writer_run(events, folder, kind))
+    print(
+        f"\nJournal writers (chunks of 256, batches of 2,000 or 50 ms, SQLite FULL), producer "
+        f"doing ~20 us of Python per event, {runs} runs"
+    )
+    alone = statistics.median(r["produce"] for r in got["none"])
+    print(f"  producer alone            {summary([r['produce'] for r in got['none']])} events/s")
+    for kind in ("thread", "process"):
+        produce = statistics.median(r["produce"] for r in got[kind])
+        print(
+            f"  producer, {kind:<7} writer  {summary([r['produce'] for r in got[kind]])} "
+            f"events/s ({produce / alone:.2f} of alone); end to end "
+            f"{summary([r['end_to_end'] for r in got[kind]])}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--writers-only", action="store_true", help="only the journal writers")
     args = parser.parse_args()
 
     events = make_events(args.events)
@@ -214,18 +258,15 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        if args.writers_only:
+            writers(events, folder, args.runs)
+            return
         for sync in ("FULL", "NORMAL"):
             report(
                 f"SQLite, WAL, synchronous={sync}",
                 [sqlite_run(events, sync, folder) for _ in range(args.runs)],
             )
-        writer = [writer_run(events, folder) for _ in range(args.runs)]
-        print(f"\nEventWriter (batches of 2,000 or 50 ms, SQLite FULL), {args.runs} runs")
-        print(f"  end to end events/s {summary([w['writer'] for w in writer])}")
-        print(
-            f"  put() p50 {statistics.median(w['put_p50_us'] for w in writer):.2f} us, "
-            f"p99 {statistics.median(w['put_p99_us'] for w in writer):.2f} us (medians of runs)"
-        )
+        writers(events, folder, args.runs)
 
     if args.no_postgres:
         return
