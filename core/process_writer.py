@@ -92,8 +92,8 @@ class ProcessEventWriter:
                 stdout=subprocess.DEVNULL,
             )
         except BaseException:
-            for fd in (child_in, to_child, from_child, child_out):
-                os.close(fd)
+            os.close(to_child)
+            os.close(from_child)
             raise
         finally:
             os.close(child_in)
