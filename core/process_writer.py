@@ -79,8 +79,6 @@ class ProcessEventWriter:
         *,
         start_timeout_s: float = 60.0,
     ) -> None:
-        if config.max_batch < 1 or config.capacity < 1 or config.max_delay_ms < 0:
-            raise ValueError(f"invalid writer config: {config}")
         self._config = config
         child_in, to_child = os.pipe()
         from_child, child_out = os.pipe()

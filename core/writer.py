@@ -41,6 +41,10 @@ class WriterConfig(msgspec.Struct, frozen=True, kw_only=True):
     capacity: int = 100_000
     overflow: OverflowPolicy = OverflowPolicy.BLOCK
 
+    def __post_init__(self) -> None:
+        if self.max_batch < 1 or self.capacity < 1 or self.max_delay_ms < 0:
+            raise ValueError(f"invalid writer config: {self}")
+
 
 DEFAULT_CONFIG = WriterConfig()
 
@@ -82,8 +86,6 @@ class EventWriter:
     """Appends events to an :class:`EventStore` in batches from a background thread."""
 
     def __init__(self, store: EventStore, config: WriterConfig = DEFAULT_CONFIG) -> None:
-        if config.max_batch < 1 or config.capacity < 1 or config.max_delay_ms < 0:
-            raise ValueError(f"invalid writer config: {config}")
         self._store = store
         self._config = config
         self._queue: queue.Queue[object] = queue.Queue(maxsize=config.capacity)
