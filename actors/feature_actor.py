@@ -11,12 +11,10 @@ is a method of a ``__slots__`` object, and ticks skip the base Actor's indicator
 """
 
 import time
-from collections.abc import Callable
-from functools import partial
 
 import numpy as np
 from nautilus_trader.common.actor import Actor
-from nautilus_trader.common.component import LiveClock, MessageBus, is_matching_py
+from nautilus_trader.common.component import LiveClock
 from nautilus_trader.common.config import ActorConfig
 from nautilus_trader.core.data import Data
 from nautilus_trader.indicators.base import Indicator
@@ -24,6 +22,7 @@ from nautilus_trader.model.data import DataType, OrderBookDeltas, QuoteTick, Tra
 from nautilus_trader.model.enums import AggressorSide, BookAction, BookType, OrderSide
 from nautilus_trader.model.identifiers import InstrumentId
 
+from tapereader.actors.direct_bus import Routes, Subscribers
 from tapereader.core.features import kernel
 from tapereader.core.features.depth import LevelBook
 from tapereader.core.features.spec import SPEC
@@ -131,65 +130,6 @@ class FeatureActorConfig(ActorConfig, frozen=True):
     direct_publish: bool = True
 
 
-class Subscribers:
-    """Publishes to one topic of a MessageBus by calling its subscribed handlers directly.
-
-    ``MessageBus.publish`` calls the handlers subscribed to a topic, then checks with
-    ``isinstance`` whether the message is one of the ~75 types it may publish externally;
-    for a type that is not one, such as ``FeatureVector``, that check walks the whole tuple
-    and costs 3-7 µs per message here, more than everything else the FeatureActor does
-    per event. This class calls the same handlers in the same order (highest priority
-    first, then in order of subscription), resolved from ``MessageBus.subscriptions()``
-    with the bus's own topic matching, and skips the check.
-
-    The handlers are resolved again before a publication when the bus has sent a command
-    since the last resolution (``Actor.subscribe_data`` and ``unsubscribe_data`` send one;
-    in a live node every tick arrives as one, so there it resolves at every publication),
-    and at least every ``refresh`` publications (a subscription made directly on the bus
-    in a backtest is seen within that many). Vectors so delivered are not counted in the
-    bus's ``pub_count``, and skip its external publication, which only takes the types
-    registered with ``register_serializable_type`` (FeatureVector is not); on a bus with a
-    database backing every message goes through ``MessageBus.publish`` all the same.
-    """
-
-    __slots__ = ("bus", "direct", "handlers", "left", "refresh", "sent", "topic")
-
-    def __init__(self, bus: MessageBus, topic: str, direct: bool = True, refresh: int = 1000):
-        if refresh < 1:
-            raise ValueError(f"refresh must be >= 1, got {refresh}")
-        self.bus = bus
-        self.topic = topic
-        self.direct = direct and not bus.has_backing
-        self.refresh = refresh
-        self.handlers: tuple[Callable[[object], None], ...] = ()  # in calling order
-        self.left = 0  # publications until the next resolution
-        self.sent = -1  # the bus's sent_count at the last resolution
-
-    def resolve(self) -> tuple[Callable[[object], None], ...]:
-        """The handlers ``MessageBus.publish`` would call for the topic now, in its order.
-
-        Not direct: one handler, ``MessageBus.publish`` itself.
-        """
-        bus, topic = self.bus, self.topic
-        self.sent = bus.sent_count
-        self.left = self.refresh
-        if self.direct:
-            subs = [s for s in bus.subscriptions() if is_matching_py(topic, s.topic)]
-            subs.sort(reverse=True)  # by priority, stable: what the bus does
-            self.handlers = tuple(s.handler for s in subs)
-        else:
-            self.handlers = (partial(bus.publish, topic),)
-        return self.handlers
-
-    def publish(self, message: object) -> None:
-        """Hand ``message`` to the handlers (the FeatureActor inlines this)."""
-        if self.left <= 0 or self.sent != self.bus.sent_count:
-            self.resolve()
-        self.left -= 1
-        for handler in self.handlers:
-            handler(message)
-
-
 def _kinds(names: list[str] | None) -> tuple[bool, bool, bool]:
     """``publish_kinds`` as a flag per kind number (``KIND_TRADE``, ``QUOTE``, ``BOOK``)."""
     if names is None:
@@ -204,13 +144,13 @@ def _kinds(names: list[str] | None) -> tuple[bool, bool, bool]:
 
 
 class _Instrument:
-    """One instrument's kernel state, book, cadence and subscribers, and the per-event path.
+    """One instrument's kernel state, book, cadence and subscribers, and its tick handlers.
 
-    The per-event work after the kernel call is a method of this class rather than of the
-    actor, with what it needs copied here: CPython does not specialise attribute access on
-    instances of a Nautilus Actor subclass (their ``__dict__`` is Cython's), and in a
-    running engine each ``self.x`` there costs 0.1-0.5 µs; on this ``__slots__`` class it
-    costs nanoseconds.
+    The bus calls this object's ``on_quote_tick``/``on_trade_tick``/``on_order_book_deltas``
+    directly while the actor runs (see ``FeatureActor.on_start``): CPython does not
+    specialise attribute access on instances of a Nautilus Actor subclass (their
+    ``__dict__`` is Cython's), and in a running engine each ``self.x`` there costs
+    0.1-0.5 µs; on this ``__slots__`` class it costs nanoseconds.
     """
 
     __slots__ = (
@@ -223,9 +163,10 @@ class _Instrument:
         "every_ns",
         "gated",
         "id",
-        "on_book",
-        "on_quote",
-        "on_trade",
+        "k_book",
+        "k_quote",
+        "k_trade",
+        "log",
         "published",
         "publishes",
         "row",
@@ -243,22 +184,22 @@ class _Instrument:
         instrument_id: InstrumentId,
         config: FeatureActorConfig,
         ep: EntryPoints,
-        source: str,
-        bus: MessageBus,
+        actor: Actor,
         direct: bool,
     ) -> None:
         self.id = instrument_id
         self.state = new_state()
         self.row = feature_row(self.state)
         self.data_type = feature_data_type(instrument_id)
-        self.subscribers = Subscribers(bus, f"data.{self.data_type.topic}", direct=direct)
-        self.on_trade, self.on_quote, self.on_book = ep.on_trade, ep.on_quote, ep.on_book
+        self.subscribers = Subscribers(actor.msgbus, f"data.{self.data_type.topic}", direct=direct)
+        self.k_trade, self.k_quote, self.k_book = ep.on_trade, ep.on_quote, ep.on_book
+        self.log = actor.log
         self.book = LevelBook()
         self.seq = 0  # accepted events
         self.bid = float("nan")
         self.ask = float("nan")
         self.published = 0
-        self.source = source
+        self.source = str(actor.id)
         self.spec_hash = SPEC.hash
         self.warming = config.publish_warming
         self.every_ns = config.every_ms * 1_000_000
@@ -268,6 +209,78 @@ class _Instrument:
         self.gated = self.every_ns > 0 or self.every_events > 1 or not all(self.publishes)
         self.since = 0  # publishable events since the last publication
         self.due = 0  # exchange time of the next publication (time cadence)
+
+    def on_quote_tick(self, tick: QuoteTick) -> None:
+        """Fold a quote (one period) into the state."""
+        try:
+            bid = tick.bid_price.as_double()
+            ask = tick.ask_price.as_double()
+            ts_event = tick.ts_event
+            status = self.k_quote(
+                self.state,
+                ts_event,
+                bid,
+                ask,
+                tick.bid_size.as_double(),
+                tick.ask_size.as_double(),
+            )
+            if status != _REJECTED:
+                self.bid = bid
+                self.ask = ask
+                self.after(status, _QUOTE, ts_event, tick.ts_init)
+        except Exception as e:
+            self.failed(tick, e)
+            raise
+
+    def on_trade_tick(self, tick: TradeTick) -> None:
+        """Fold a trade (volume, flow, intensity) into the state."""
+        try:
+            ts_event = tick.ts_event
+            status = self.k_trade(
+                self.state,
+                ts_event,
+                tick.price.as_double(),
+                tick.size.as_double(),
+                _SIDE[tick.aggressor_side],
+            )
+            if status != _REJECTED:
+                self.after(status, _TRADE, ts_event, tick.ts_init)
+        except Exception as e:
+            self.failed(tick, e)
+            raise
+
+    def on_order_book_deltas(self, deltas: OrderBookDeltas) -> None:
+        """Apply an L2 batch to the level book, then fold its top as one event.
+
+        The actor keeps its own price-level book: listing the engine's book levels on
+        every update costs milliseconds on a deep book.
+        """
+        try:
+            book = self.book
+            for delta in deltas.deltas:
+                action = delta.action
+                if action == BookAction.CLEAR:
+                    book.clear()
+                    continue
+                order = delta.order
+                size = 0.0 if action == BookAction.DELETE else order.size.as_double()
+                book.set_level(order.side == OrderSide.BUY, order.price.as_double(), size)
+            top = book.top()
+            if top is None:
+                return  # a side is empty: no top of book yet
+            ts_event = deltas.ts_event
+            status = self.k_book(self.state, ts_event, *top)
+            if status != _REJECTED:
+                self.bid = top[0]
+                self.ask = top[1]
+                self.after(status, _BOOK, ts_event, deltas.ts_init)
+        except Exception as e:
+            self.failed(deltas, e)
+            raise
+
+    def failed(self, data: Data, e: Exception) -> None:
+        """Log as ``Actor.handle_*`` does before the exception goes on to the engine."""
+        self.log.exception(f"Error on handling {data!r}", e)
 
     def after(self, status: int, kind: int, ts_event: int, ts_init: int) -> None:
         """Count an accepted event; publish its row if ready (or allowed) and due."""
@@ -330,11 +343,9 @@ class FeatureActor(Actor):
         _kinds(config.publish_kinds)  # checked here, used per instrument
         self._cfg = config
         self._instruments: dict[InstrumentId, _Instrument] = {}
-        # The instrument, when there is one: comparing a tick's InstrumentId with it is
-        # cheaper than hashing it (which formats it as a string, ~0.4 µs).
-        self._only: _Instrument | None = None
+        self._routes: Routes | None = None  # while running: see on_start
         self._published_before = 0  # by the instruments of earlier starts
-        self._indicators_registered = False  # see handle_quote_tick
+        self._indicators_registered = False
         self.warm_up_seconds: float = 0.0
 
     @property
@@ -343,7 +354,17 @@ class FeatureActor(Actor):
         return self._published_before + sum(i.published for i in self._instruments.values())
 
     def on_start(self) -> None:
-        """Compile/load the kernel before any tick arrives, then subscribe."""
+        """Compile/load the kernel before any tick arrives, subscribe, and route the ticks.
+
+        Each tick subscription made here is handed from the actor's ``handle_*`` method
+        to its instrument's handler of the same name (``Routes``), in the same place
+        among the topic's handlers; ``on_stop`` hands them back, ``on_resume`` takes
+        them again. Ticks so delivered skip ``Actor.handle_quote_tick`` (and its trade
+        and book siblings), whose only work for this actor would be the running check
+        (the routes exist only while it runs) and a lookup of indicators registered for
+        the tick's instrument, which hashes its InstrumentId by formatting it (about 1 µs
+        per tick). An actor with registered indicators keeps the base handlers.
+        """
         started = time.perf_counter()  # wall time: a backtest clock would not move here
         ep = entry_points()
         self.warm_up_seconds = time.perf_counter() - started
@@ -355,114 +376,69 @@ class FeatureActor(Actor):
         direct = self._cfg.direct_publish and not isinstance(self.clock, LiveClock)
         for raw in self._cfg.instrument_ids:
             iid = InstrumentId.from_str(raw)
-            self._instruments[iid] = _Instrument(
-                iid, self._cfg, ep, str(self.id), self.msgbus, direct
-            )
+            self._instruments[iid] = _Instrument(iid, self._cfg, ep, self, direct)
             self.subscribe_quote_ticks(iid)
             self.subscribe_trade_ticks(iid)
             if self._cfg.use_book:
                 self.subscribe_order_book_deltas(iid, BookType.L2_MBP, managed=False)
-        self._only = next(iter(self._instruments.values())) if len(self._instruments) == 1 else None
+        self._take_routes()
+
+    def on_resume(self) -> None:
+        self._take_routes()
+
+    def on_stop(self) -> None:
+        """Hand the tick subscriptions back to the actor's own (running-only) handlers."""
+        self._give_back_routes()
+
+    def _take_routes(self) -> None:
+        """Hand each instrument's tick subscriptions to its handlers (none with indicators).
+
+        Nautilus's tick topics end with ``.<venue>.<symbol>``, which tells the instrument.
+        """
+        if self._indicators_registered or self._routes is not None:
+            return
+        routes = Routes(self.msgbus)
+        for iid, inst in self._instruments.items():
+            suffix = f".{iid.venue}.{iid.symbol}"
+            routes.take(self.handle_quote_tick, inst.on_quote_tick, suffix)
+            routes.take(self.handle_trade_tick, inst.on_trade_tick, suffix)
+            routes.take(self.handle_order_book_deltas, inst.on_order_book_deltas, suffix)
+        self._routes = routes
+
+    def _give_back_routes(self) -> None:
+        if self._routes is not None:
+            self._routes.give_back()
+            self._routes = None
 
     def state_of(self, instrument_id: InstrumentId) -> np.ndarray:
         """The kernel state of one instrument (for inspection and tests)."""
         return self._instruments[instrument_id].state
 
-    # Ticks reach on_quote_tick/on_trade_tick through these two: the bus calls the handler
-    # the base class subscribed, ``self.handle_*``, so these overrides are used.
-    # The base versions first look up the indicators registered for the tick's instrument,
-    # which hashes its InstrumentId (formatting it as a string): about 1 µs per tick in a
-    # running engine, for indicators this actor does not have. With indicators registered,
-    # or for historical data, the base versions run.
-
-    def handle_quote_tick(self, tick: QuoteTick, historical: bool = False) -> None:
-        if historical or self._indicators_registered:
-            super().handle_quote_tick(tick, historical)
-        elif self.is_running:
-            try:
-                self.on_quote_tick(tick)
-            except Exception as e:
-                self.log.exception(f"Error on handling {tick!r}", e)
-                raise
-
-    def handle_trade_tick(self, tick: TradeTick, historical: bool = False) -> None:
-        if historical or self._indicators_registered:
-            super().handle_trade_tick(tick, historical)
-        elif self.is_running:
-            try:
-                self.on_trade_tick(tick)
-            except Exception as e:
-                self.log.exception(f"Error on handling {tick!r}", e)
-                raise
-
     def register_indicator_for_quote_ticks(
         self, instrument_id: InstrumentId, indicator: Indicator
     ) -> None:
-        self._indicators_registered = True
+        self._with_indicators()
         super().register_indicator_for_quote_ticks(instrument_id, indicator)
 
     def register_indicator_for_trade_ticks(
         self, instrument_id: InstrumentId, indicator: Indicator
     ) -> None:
-        self._indicators_registered = True
+        self._with_indicators()
         super().register_indicator_for_trade_ticks(instrument_id, indicator)
 
+    def _with_indicators(self) -> None:
+        """Indicators are fed by the base handlers: route every tick through them."""
+        self._indicators_registered = True
+        self._give_back_routes()
+
+    # The base handlers call these: with indicators registered, and for ticks handed to
+    # the actor's handle_* methods by anything but the routes.
+
     def on_quote_tick(self, tick: QuoteTick) -> None:
-        """Fold a quote (one period) into its instrument's state."""
-        inst, iid = self._only, tick.instrument_id
-        if inst is None or iid != inst.id:
-            inst = self._instruments[iid]
-        bid = tick.bid_price.as_double()
-        ask = tick.ask_price.as_double()
-        ts_event = tick.ts_event
-        status = inst.on_quote(
-            inst.state, ts_event, bid, ask, tick.bid_size.as_double(), tick.ask_size.as_double()
-        )
-        if status != _REJECTED:
-            inst.bid = bid
-            inst.ask = ask
-            inst.after(status, _QUOTE, ts_event, tick.ts_init)
+        self._instruments[tick.instrument_id].on_quote_tick(tick)
 
     def on_trade_tick(self, tick: TradeTick) -> None:
-        """Fold a trade (volume, flow, intensity) into its instrument's state."""
-        inst, iid = self._only, tick.instrument_id
-        if inst is None or iid != inst.id:
-            inst = self._instruments[iid]
-        ts_event = tick.ts_event
-        status = inst.on_trade(
-            inst.state,
-            ts_event,
-            tick.price.as_double(),
-            tick.size.as_double(),
-            _SIDE[tick.aggressor_side],
-        )
-        if status != _REJECTED:
-            inst.after(status, _TRADE, ts_event, tick.ts_init)
+        self._instruments[tick.instrument_id].on_trade_tick(tick)
 
     def on_order_book_deltas(self, deltas: OrderBookDeltas) -> None:
-        """Apply an L2 batch to the instrument's level book, then fold its top as one event.
-
-        The actor keeps its own price-level book: listing the engine's book levels on
-        every update costs milliseconds on a deep book.
-        """
-        inst, iid = self._only, deltas.instrument_id
-        if inst is None or iid != inst.id:
-            inst = self._instruments[iid]
-        book = inst.book
-        for delta in deltas.deltas:
-            action = delta.action
-            if action == BookAction.CLEAR:
-                book.clear()
-                continue
-            order = delta.order
-            size = 0.0 if action == BookAction.DELETE else order.size.as_double()
-            book.set_level(order.side == OrderSide.BUY, order.price.as_double(), size)
-        top = book.top()
-        if top is None:
-            return  # a side is empty: no top of book yet
-        ts_event = deltas.ts_event
-        status = inst.on_book(inst.state, ts_event, *top)
-        if status != _REJECTED:
-            inst.bid = top[0]
-            inst.ask = top[1]
-            inst.after(status, _BOOK, ts_event, deltas.ts_init)
+        self._instruments[deltas.instrument_id].on_order_book_deltas(deltas)

@@ -144,15 +144,18 @@ def engine_ratios(runs: int) -> None:
     for label, use_book, options, subscribed in ENGINE_CASES:
         ticks = len(feed.quotes) + len(feed.trades) + (len(feed.books) if use_book else 0)
         bare, with_actor, load = [], [], _load()
-        for _ in range(runs):
-            bare.append(ticks / run_engine(feed, [], use_book))
+        for run in range(runs):
             config = FeatureActorConfig(
                 instrument_ids=[str(feed.instrument.id)], use_book=use_book, **options
             )
             actor = FeatureActor(config)
             counter = Counter(feed.instrument.id)
             actors = [actor, counter] if subscribed else [actor]
-            with_actor.append(ticks / run_engine(feed, actors, use_book))
+            # Each pair in turn starts with the bare engine or with the actor, so neither
+            # always runs in the other's wake (memory freed, caches left behind).
+            for with_it in (False, True) if run % 2 == 0 else (True, False):
+                seconds = run_engine(feed, actors if with_it else [], use_book)
+                (with_actor if with_it else bare).append(ticks / seconds)
             assert not subscribed or counter.count == actor.published
         b, a = statistics.median(bare), statistics.median(with_actor)
         ratio = [x / y for x, y in zip(with_actor, bare, strict=True)]

@@ -1,4 +1,4 @@
-"""FeatureActor's own tick handlers keep the base Actor's rules: running only, indicators."""
+"""FeatureActor's tick routes keep the base Actor's rules: running only, order, indicators."""
 
 import numpy as np
 import pytest
@@ -50,23 +50,68 @@ def _trade(i: int) -> TradeTick:
     )
 
 
-def test_ticks_count_only_while_running() -> None:
+QUOTES = f"data.quotes.{IID.venue}.{IID.symbol}"
+TRADES = f"data.trades.{IID.venue}.{IID.symbol}"
+
+
+def _handlers(bus: MessageBus, topic: str) -> list[object]:
+    """Whose handler each subscription of ``topic`` is, in the bus's calling order."""
+    subs = sorted((s for s in bus.subscriptions() if s.topic == topic), reverse=True)
+    return [getattr(s.handler, "__self__", s.handler) for s in subs]
+
+
+def test_ticks_reach_the_instrument_only_while_running() -> None:
     actor, got = _actor(publish_warming=True)
+    bus = actor.msgbus
     actor.handle_quote_tick(_quote(1))  # registered, not started: dropped, as by Actor
     actor.start()
-    assert actor.is_running
-    # The bus calls these overrides, not the base Actor's handlers.
-    subscribed = {getattr(s.handler, "__func__", None) for s in actor.msgbus.subscriptions()}
-    assert {FeatureActor.handle_quote_tick, FeatureActor.handle_trade_tick} <= subscribed
+    # The bus calls the instrument's handlers, not the actor's.
+    for topic in (QUOTES, TRADES):
+        (owner,) = _handlers(bus, topic)
+        assert owner is not actor and type(owner).__name__ == "_Instrument"
     state = actor.state_of(IID)
-    actor.handle_quote_tick(_quote(2))
-    actor.handle_trade_tick(_trade(3))
+    bus.publish(QUOTES, _quote(2))
+    bus.publish(TRADES, _trade(3))
     actor.handle_quote_tick(_quote(4), historical=True)  # historical: not a live event
     assert counts(state).periods == 1 and counts(state).trades == 1
     assert [(v.kind, v.seq) for v in got] == [(k.KIND_QUOTE, 1), (k.KIND_TRADE, 2)]
     actor.stop()
-    actor.handle_quote_tick(_quote(5))
+    assert _handlers(bus, QUOTES) == [actor] and _handlers(bus, TRADES) == [actor]
+    bus.publish(QUOTES, _quote(5))
+    actor.handle_quote_tick(_quote(6))
     assert counts(state).periods == 1 and len(got) == 2
+    actor.resume()  # the same state, routed again
+    (owner,) = _handlers(bus, QUOTES)
+    assert owner is not actor
+    bus.publish(QUOTES, _quote(7))
+    assert counts(state).periods == 2 and [v.seq for v in got[2:]] == [3]
+
+
+def test_the_route_keeps_its_place_among_the_topic_handlers() -> None:
+    actor, _ = _actor()
+    bus = actor.msgbus
+    calls: list[str] = []
+    first = lambda tick: calls.append("first")  # noqa: E731
+    last = lambda tick: calls.append("last")  # noqa: E731
+    bus.subscribe(QUOTES, first)
+    actor.start()
+    bus.subscribe(QUOTES, last)
+    (instrument,) = actor._instruments.values()
+    assert _handlers(bus, QUOTES) == [first, instrument, last]
+    bus.publish(QUOTES, _quote(1))
+    assert calls == ["first", "last"] and instrument.seq == 1
+
+
+def test_an_error_in_a_routed_tick_goes_on_to_the_engine() -> None:
+    actor, _ = _actor(publish_warming=True)
+    actor.start()
+
+    def broken(vector: FeatureVector) -> None:
+        raise RuntimeError("a subscriber failed")
+
+    actor.msgbus.subscribe("data.FeatureVector.*", broken)
+    with pytest.raises(RuntimeError, match="a subscriber failed"):
+        actor.msgbus.publish(QUOTES, _quote(1))
 
 
 def test_a_tick_of_another_instrument_is_an_error() -> None:
@@ -74,6 +119,15 @@ def test_a_tick_of_another_instrument_is_an_error() -> None:
     actor.start()
     with pytest.raises(KeyError):
         actor.handle_quote_tick(_quote(1, InstrumentId.from_str("ETHUSDT-PERP.BINANCE")))
+
+
+def _feed(actor: FeatureActor, ticks: range) -> None:
+    """Three quotes, then a trade, and so on, published on the bus as the engine does."""
+    for i in ticks:
+        if i % 4:
+            actor.msgbus.publish(QUOTES, _quote(i))
+        else:
+            actor.msgbus.publish(TRADES, _trade(i))
 
 
 def test_registered_indicators_still_receive_the_ticks() -> None:
@@ -84,12 +138,20 @@ def test_registered_indicators_still_receive_the_ticks() -> None:
     actor.register_indicator_for_trade_ticks(IID, trades_sma)
     for a in (plain, actor):
         a.start()
-        for i in range(1, 80):
-            if i % 4:
-                a.handle_quote_tick(_quote(i))
-            else:
-                a.handle_trade_tick(_trade(i))
+        _feed(a, range(1, 80))
+    assert _handlers(actor.msgbus, QUOTES) == [actor]  # the base handlers feed indicators
     assert quotes_sma.count == 60 and trades_sma.count == 19
     assert len(got) == len(plain_got) == 79 and got[-1].ready
     pairs = zip(got, plain_got, strict=True)
     assert all(np.array_equal(a.values, b.values, equal_nan=True) for a, b in pairs)
+
+
+def test_an_indicator_registered_while_running_gets_the_next_ticks() -> None:
+    actor, got = _actor(publish_warming=True)
+    actor.start()
+    _feed(actor, range(1, 5))
+    sma = SimpleMovingAverage(3, PriceType.MID)
+    actor.register_indicator_for_quote_ticks(IID, sma)
+    assert _handlers(actor.msgbus, QUOTES) == [actor]
+    _feed(actor, range(5, 9))
+    assert sma.count == 3 and len(got) == 8

@@ -6,7 +6,8 @@ import pytest
 from nautilus_trader.common.component import MessageBus, TestClock
 from nautilus_trader.model.identifiers import TraderId
 
-from tapereader.actors.feature_actor import Subscribers, feature_data_type
+from tapereader.actors.direct_bus import Subscribers
+from tapereader.actors.feature_actor import feature_data_type
 
 TOPIC = f"data.{feature_data_type('BTCUSDT-PERP.BINANCE').topic}"
 
