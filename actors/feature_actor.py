@@ -26,7 +26,13 @@ from tapereader.actors.direct_bus import Routes, Subscribers
 from tapereader.core.features import kernel
 from tapereader.core.features.depth import LevelBook
 from tapereader.core.features.spec import SPEC
-from tapereader.core.features.state import EntryPoints, entry_points, feature_row, new_state
+from tapereader.core.features.state import (
+    ROW_BLOCK,
+    EntryPoints,
+    entry_points,
+    new_rows,
+    new_state,
+)
 
 _SIDE = {AggressorSide.BUYER: 1.0, AggressorSide.SELLER: -1.0, AggressorSide.NO_AGGRESSOR: 0.0}
 # Module constants: a global lookup per event instead of an attribute lookup on `kernel`.
@@ -40,11 +46,18 @@ KINDS = {"trade": _TRADE, "quote": _QUOTE, "book": _BOOK}
 
 
 class FeatureVector(Data):
-    """One instrument's feature row after one event (columns: ``SPEC.names``)."""
+    """One instrument's feature row after one event (columns: ``SPEC.names``).
+
+    The FeatureActor keeps the row in a block of rows the kernel wrote it into, and
+    ``values`` is made (a view of that row, never written again) when first read.
+    """
 
     __slots__ = (
+        "_rows",
+        "_slot",
         "_ts_event",
         "_ts_init",
+        "_values",
         "ask",
         "bid",
         "instrument_id",
@@ -53,7 +66,6 @@ class FeatureVector(Data):
         "seq",
         "source",
         "spec_hash",
-        "values",
     )
 
     def __init__(
@@ -71,7 +83,9 @@ class FeatureVector(Data):
         ask: float = float("nan"),
     ) -> None:
         self.instrument_id = instrument_id
-        self.values = values
+        self._values = values
+        self._rows = None
+        self._slot = 0
         self.ready = ready
         self.spec_hash = spec_hash
         self.source = source  # the publishing actor's id
@@ -85,6 +99,14 @@ class FeatureVector(Data):
         self.seq = seq
         self.bid = bid  # the top of book after the event (NaN before the first quote)
         self.ask = ask
+
+    @property
+    def values(self) -> np.ndarray:
+        """The feature row (float64, ``SPEC.names`` order)."""
+        values = self._values
+        if values is None:
+            values = self._values = self._rows[self._slot]
+        return values
 
     @property
     def ts_event(self) -> int:
@@ -169,9 +191,10 @@ class _Instrument:
         "log",
         "published",
         "publishes",
-        "row",
+        "rows",
         "seq",
         "since",
+        "slot",
         "source",
         "spec_hash",
         "state",
@@ -189,10 +212,15 @@ class _Instrument:
     ) -> None:
         self.id = instrument_id
         self.state = new_state()
-        self.row = feature_row(self.state)
+        self.rows = new_rows()  # the kernel writes each row here, at ``slot``
+        self.slot = 0
         self.data_type = feature_data_type(instrument_id)
         self.subscribers = Subscribers(actor.msgbus, f"data.{self.data_type.topic}", direct=direct)
-        self.k_trade, self.k_quote, self.k_book = ep.on_trade, ep.on_quote, ep.on_book
+        self.k_trade, self.k_quote, self.k_book = (
+            ep.on_trade_into,
+            ep.on_quote_into,
+            ep.on_book_into,
+        )
         self.log = actor.log
         self.book = LevelBook()
         self.seq = 0  # accepted events
@@ -218,6 +246,8 @@ class _Instrument:
             ts_event = tick.ts_event
             status = self.k_quote(
                 self.state,
+                self.rows,
+                self.slot,
                 ts_event,
                 bid,
                 ask,
@@ -238,6 +268,8 @@ class _Instrument:
             ts_event = tick.ts_event
             status = self.k_trade(
                 self.state,
+                self.rows,
+                self.slot,
                 ts_event,
                 tick.price.as_double(),
                 tick.size.as_double(),
@@ -269,7 +301,7 @@ class _Instrument:
             if top is None:
                 return  # a side is empty: no top of book yet
             ts_event = deltas.ts_event
-            status = self.k_book(self.state, ts_event, *top)
+            status = self.k_book(self.state, self.rows, self.slot, ts_event, *top)
             if status != _REJECTED:
                 self.bid = top[0]
                 self.ask = top[1]
@@ -293,7 +325,16 @@ class _Instrument:
         # tests check that every field is set, as __init__ sets it.
         vector = _new_vector(FeatureVector)
         vector.instrument_id = self.id
-        vector.values = self.row.copy()
+        # The row is in rows[slot]: the slot is this vector's from now on.
+        slot = self.slot
+        vector._rows = self.rows
+        vector._slot = slot
+        vector._values = None
+        slot += 1
+        if slot == ROW_BLOCK:
+            self.rows = new_rows()
+            slot = 0
+        self.slot = slot
         vector.ready = status == _READY
         vector.spec_hash = self.spec_hash
         vector.source = self.source

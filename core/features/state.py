@@ -38,6 +38,15 @@ def new_state() -> np.ndarray:
     return state
 
 
+ROW_BLOCK = 256
+"""Rows per block of :func:`new_rows` (27 features: 55 KB, below malloc's mmap threshold)."""
+
+
+def new_rows() -> np.ndarray:
+    """A block of ``ROW_BLOCK`` feature rows for the ``*_into`` entry points to fill."""
+    return np.empty((ROW_BLOCK, k.N_FEATURES), dtype=np.float64)
+
+
 def check_state(state: np.ndarray) -> None:
     """Raise ``ValueError`` unless ``state`` is a state array of this kernel's layout."""
     if not isinstance(state, np.ndarray) or state.dtype != np.float64 or state.ndim != 1:
@@ -77,8 +86,12 @@ def warm_up() -> float:
     k.on_trade(state, 1, 1.0, 1.0, 1.0)
     k.on_quote(state, 2, 1.0, 1.0, 1.0, 1.0)
     k.on_book(state, 3, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    rows = new_rows()
+    k.on_trade_into(state, rows, 0, 4, 1.0, 1.0, 1.0)
+    k.on_quote_into(state, rows, 0, 5, 1.0, 1.0, 1.0, 1.0)
+    k.on_book_into(state, rows, 0, 6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
     kind = np.array([k.KIND_QUOTE], dtype=np.int8)
-    ts = np.array([4], dtype=np.int64)
+    ts = np.array([7], dtype=np.int64)
     values = np.ones((1, 6), dtype=np.float64)
     out = np.empty((1, k.N_FEATURES), dtype=np.float64)
     status = np.empty(1, dtype=np.int8)
@@ -87,11 +100,17 @@ def warm_up() -> float:
 
 
 class EntryPoints(NamedTuple):
-    """Compiled ``on_trade``, ``on_quote`` and ``on_book``, callable without the dispatcher."""
+    """The kernel's per-event functions, compiled, callable without the dispatcher.
+
+    ``*_into`` also write the row into a block from :func:`new_rows`, at the slot given.
+    """
 
     on_trade: Callable[[np.ndarray, int, float, float, float], int]
     on_quote: Callable[[np.ndarray, int, float, float, float, float], int]
     on_book: Callable[[np.ndarray, int, float, float, float, float, float, float], int]
+    on_trade_into: Callable[..., int]
+    on_quote_into: Callable[..., int]
+    on_book_into: Callable[..., int]
 
 
 def entry_points() -> EntryPoints:
@@ -105,14 +124,19 @@ def entry_points() -> EntryPoints:
     """
     warm_up()
     state_type = numba.typeof(new_state())
-    f64 = numba.float64
+    rows_type = numba.typeof(new_rows())
+    f64, i64 = numba.float64, numba.int64
 
-    def compiled(fn: Any, n_values: int) -> Callable[..., int]:
-        sig = (state_type, numba.int64, *([f64] * n_values))
+    def compiled(fn: Any, n_values: int, into: bool = False) -> Callable[..., int]:
+        block = (rows_type, i64) if into else ()
+        sig = (state_type, *block, i64, *([f64] * n_values))
         return fn.overloads[sig].entry_point
 
     return EntryPoints(
         on_trade=compiled(k.on_trade, 3),
         on_quote=compiled(k.on_quote, 4),
         on_book=compiled(k.on_book, 6),
+        on_trade_into=compiled(k.on_trade_into, 3, into=True),
+        on_quote_into=compiled(k.on_quote_into, 4, into=True),
+        on_book_into=compiled(k.on_book_into, 6, into=True),
     )

@@ -15,6 +15,7 @@ Four figures, each the median with min-max over the runs:
   every case (the machines are shared).
 
     .venv/bin/python tests/bench/bench_features.py [--runs R] [--engine-runs E] [--engine-only]
+        [--cases I ...]
 """
 
 import argparse
@@ -109,8 +110,9 @@ def _load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def engine_ratios(runs: int) -> None:
-    """Bare engine vs engine + FeatureActor over the BTCUSDT catalog, interleaved."""
+def engine_ratios(runs: int, cases: list[int] | None = None) -> None:
+    """Bare engine vs engine + FeatureActor over the BTCUSDT catalog, interleaved; ``cases``
+    picks some of ``ENGINE_CASES`` by index."""
     from nautilus_trader.common.actor import Actor
     from nautilus_trader.common.config import ActorConfig
 
@@ -141,7 +143,9 @@ def engine_ratios(runs: int) -> None:
         f"{len(feed.trades):,} trades, {len(feed.books):,} book batches (one tick each); "
         f"{runs} runs per case, load averages 1/5/15 min at the start and end of each case"
     )
-    for label, use_book, options, subscribed in ENGINE_CASES:
+    for number, (label, use_book, options, subscribed) in enumerate(ENGINE_CASES):
+        if cases is not None and number not in cases:
+            continue
         ticks = len(feed.quotes) + len(feed.trades) + (len(feed.books) if use_book else 0)
         bare, with_actor, load = [], [], _load()
         for run in range(runs):
@@ -173,6 +177,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--engine-runs", type=int, default=3, help="0 skips the engine part")
     parser.add_argument("--engine-only", action="store_true", help="skip the kernel figures")
+    parser.add_argument(
+        "--cases", type=int, nargs="+", help="engine cases to run, by index (0: every event)"
+    )
     args = parser.parse_args()
     if not MARKET.is_dir():
         print(f"real market data not found at {MARKET}")
@@ -183,7 +190,7 @@ def main() -> int:
     if not args.engine_only:
         array_ns, call_ns = kernel_figures(args.runs)
     if args.engine_runs:
-        engine_ratios(args.engine_runs)
+        engine_ratios(args.engine_runs, args.cases)
     print(f"\nload averages after: {_load()}")
     if array_ns is not None and call_ns is not None:
         print(f"target array run >= 5 M events/s: {'met' if array_ns <= 200 else 'MISSED'}")

@@ -13,7 +13,7 @@ from nautilus_trader.portfolio.portfolio import Portfolio
 
 from tapereader.actors.feature_actor import FeatureActor, FeatureActorConfig, FeatureVector
 from tapereader.core.features import kernel as k
-from tapereader.core.features.state import counts
+from tapereader.core.features.state import ROW_BLOCK, counts
 
 IID = InstrumentId.from_str("BTCUSDT-PERP.BINANCE")
 
@@ -155,3 +155,17 @@ def test_an_indicator_registered_while_running_gets_the_next_ticks() -> None:
     assert _handlers(actor.msgbus, QUOTES) == [actor]
     _feed(actor, range(5, 9))
     assert sma.count == 3 and len(got) == 8
+
+
+def test_a_vector_keeps_its_row_after_later_events_and_blocks() -> None:
+    actor, got = _actor(publish_warming=True)
+    seen: list[np.ndarray] = []  # each vector's row, read as it is published
+    actor.msgbus.subscribe("data.FeatureVector.*", lambda v: seen.append(v.values.copy()))
+    actor.start()
+    _feed(actor, range(1, 3 * ROW_BLOCK + 50))
+    assert len(got) == len(seen) == 3 * ROW_BLOCK + 49
+    pairs = zip(got, seen, strict=True)
+    assert all(np.array_equal(v.values, row, equal_nan=True) for v, row in pairs)
+    assert got[-1].values is got[-1].values  # made once, then kept
+    made = FeatureVector(IID, seen[0], True, "hash", "src", 1, 1)
+    assert made.values is seen[0]

@@ -62,6 +62,26 @@ def test_entry_point_calls_match_array_run_on_fxcm(fxcm: Replay) -> None:
     _assert_same(fxcm, out, status)
 
 
+def test_into_entry_points_write_the_array_run_rows_into_their_slots(btc: Replay) -> None:
+    """The live path's ``*_into`` calls: the row lands in the slot given, bit-identical, and
+    the slots written before are left alone (the whole feed goes through one block)."""
+    ep = entry_points()
+    n = len(btc.events)
+    rows = np.full((n, k.N_FEATURES), -1.0)  # one slot per event: nothing is overwritten
+    state = new_state()
+    status = np.empty(n, dtype=np.int8)
+    times, values = btc.events.ts.tolist(), btc.events.values.tolist()
+    for i, kind in enumerate(btc.events.kind.tolist()):
+        v = values[i]
+        if kind == k.KIND_QUOTE:
+            status[i] = ep.on_quote_into(state, rows, i, times[i], v[0], v[1], v[2], v[3])
+        elif kind == k.KIND_TRADE:
+            status[i] = ep.on_trade_into(state, rows, i, times[i], v[0], v[1], v[2])
+        else:
+            status[i] = ep.on_book_into(state, rows, i, times[i], *v)
+    _assert_same(btc, rows, status)
+
+
 def test_final_states_are_identical(tardis: Replay) -> None:
     _, _, live = _per_event(tardis.events, k.on_trade, k.on_quote, k.on_book)
     replayed = new_state()

@@ -98,9 +98,10 @@ def test_a_new_process_loads_every_kernel_from_the_cache() -> None:
     code = (
         "from tapereader.core.features import kernel as k, state\n"
         "state.warm_up()\n"
-        "fns = (k.on_trade, k.on_quote, k.on_book, k.run)\n"
+        "fns = (k.on_trade, k.on_quote, k.on_book, k.run,"
+        " k.on_trade_into, k.on_quote_into, k.on_book_into)\n"
         "print(sum(sum(f.stats.cache_hits.values()) for f in fns),"
         " sum(sum(f.stats.cache_misses.values()) for f in fns))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["4", "0"]
+    assert out.stdout.split() == ["7", "0"]
