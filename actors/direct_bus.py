@@ -83,10 +83,9 @@ class Routes:
     subscribes ``direct`` in their place, on the same topic with the same priority. The bus
     calls handlers of equal priority in order of subscription, so ``direct`` comes after
     the others of its priority: taken right after subscribing, a route keeps its place.
-    :meth:`give_back` restores every moved
-    subscription. An actor takes its routes when it starts or resumes and gives them back
-    when it stops, so the base handler (which drops messages unless the actor is running)
-    is subscribed whenever the actor is not running.
+    :meth:`give_back` restores every moved subscription. An actor takes its routes when it
+    starts or resumes and gives them back when it stops, so the base handler (which drops
+    messages unless the actor is running) is subscribed whenever the actor is not running.
     """
 
     __slots__ = ("bus", "moved")

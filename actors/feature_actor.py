@@ -5,9 +5,10 @@ ticks to plain floats, calls the compiled kernel once per event (one state per
 instrument), and publishes a :class:`FeatureVector` at the configured cadence:
 every N events, or every T ms of exchange time, optionally for some event kinds only.
 
-The per-event path is written for speed (see docs/FEATURES.md, "FeatureActor"): vectors go
-straight to the subscribed handlers (:class:`Subscribers`), the work after the kernel call
-is a method of a ``__slots__`` object, and ticks skip the base Actor's indicator lookup.
+The per-event path is written for speed (see docs/FEATURES.md, "FeatureActor"): the bus
+hands ticks straight to a per-instrument ``__slots__`` object (:class:`Routes`), the
+kernel writes each row into a block the vector points into, and vectors go straight to
+the subscribed handlers (:class:`Subscribers`).
 """
 
 import time

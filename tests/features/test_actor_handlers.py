@@ -18,12 +18,12 @@ from tapereader.core.features.state import ROW_BLOCK, counts
 IID = InstrumentId.from_str("BTCUSDT-PERP.BINANCE")
 
 
-def _actor(**config) -> tuple[FeatureActor, list[FeatureVector]]:
+def _actor(ids: tuple[InstrumentId, ...] = (IID,), **config) -> tuple[FeatureActor, list]:
     """A registered, not yet started FeatureActor, and the vectors it publishes."""
     clock = TestClock()
     bus = MessageBus(TraderId("TESTER-001"), clock)
     cache = Cache()
-    actor = FeatureActor(FeatureActorConfig(instrument_ids=[str(IID)], **config))
+    actor = FeatureActor(FeatureActorConfig(instrument_ids=[str(i) for i in ids], **config))
     actor.register_base(Portfolio(bus, cache, clock), bus, cache, clock)
     bus.register("DataEngine.execute", lambda command: None)  # takes the subscriptions
     got: list[FeatureVector] = []
@@ -85,6 +85,18 @@ def test_ticks_reach_the_instrument_only_while_running() -> None:
     assert owner is not actor
     bus.publish(QUOTES, _quote(7))
     assert counts(state).periods == 2 and [v.seq for v in got[2:]] == [3]
+
+
+def test_each_instrument_gets_its_own_ticks() -> None:
+    eth = InstrumentId.from_str("ETHUSDT-PERP.BINANCE")
+    actor, got = _actor((IID, eth), publish_warming=True)
+    actor.start()
+    for i in range(1, 4):
+        actor.msgbus.publish(QUOTES, _quote(i))
+    actor.msgbus.publish(f"data.quotes.{eth.venue}.{eth.symbol}", _quote(4, eth))
+    assert counts(actor.state_of(IID)).periods == 3
+    assert counts(actor.state_of(eth)).periods == 1
+    assert [str(v.instrument_id) for v in got] == [str(IID)] * 3 + [str(eth)]
 
 
 def test_the_route_keeps_its_place_among_the_topic_handlers() -> None:
