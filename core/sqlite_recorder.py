@@ -9,11 +9,13 @@ Both recorders add the same three things to eventsourcing's own: the stream inde
 an exact event count, and a look-up of which event ids are already stored.
 """
 
+import sqlite3
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from typing import Any, Literal
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import OperationalError, StoredEvent
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -30,6 +32,23 @@ ID_CHUNK = 500  # bounds the size of one IN (...) list
 def chunks(ids: Sequence[UUID], size: int = ID_CHUNK) -> Iterable[Sequence[UUID]]:
     for i in range(0, len(ids), size):
         yield ids[i : i + size]
+
+
+def switch_to_wal(db_name: str, *, lock_timeout: float) -> None:
+    """Put the database file in WAL mode, or raise ``OperationalError`` to be retried.
+
+    eventsourcing switches a new file to WAL as its pool opens the first connection. Two
+    processes creating one file at once can both try, and SQLite refuses one of them
+    ("database is locked") without waiting for the lock. Inside the pool that failure
+    cannot be retried: the pool keeps the writer lock it took for the connection. Done
+    first, here, the pool finds the file in WAL mode and changes nothing.
+    """
+    try:
+        with closing(sqlite3.connect(db_name, timeout=lock_timeout, isolation_level=None)) as c:
+            if c.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                c.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        raise OperationalError(exc) from exc
 
 
 class _TapeConnectionPool(SQLiteConnectionPool):

@@ -26,7 +26,12 @@ from eventsourcing.persistence import (
 
 from tapereader.core.codec import EventDecodeError, to_msgpack
 from tapereader.core.events import AnyEvent, DomainEvent
-from tapereader.core.sqlite_recorder import SQLiteTapeRecorder, Synchronous, TapeSQLiteDatastore
+from tapereader.core.sqlite_recorder import (
+    SQLiteTapeRecorder,
+    Synchronous,
+    TapeSQLiteDatastore,
+    switch_to_wal,
+)
 
 TABLE = "tape_events"
 
@@ -150,11 +155,18 @@ class EventStore:
             raise EventStoreError(f"{path}: is a directory, expected an SQLite file")
         if not path.parent.exists():
             raise EventStoreError(f"{path}: folder {path.parent} does not exist")
+        description = f"sqlite:///{path}"
+        _retrying(
+            lambda: switch_to_wal(str(path), lock_timeout=lock_timeout_s),
+            what="switch the file to WAL",
+            retry=retry,
+            description=description,
+        )
         datastore = TapeSQLiteDatastore(
             str(path), lock_timeout=lock_timeout_s, synchronous=synchronous
         )
         recorder = SQLiteTapeRecorder(datastore, events_table_name=TABLE)
-        store = cls(recorder, description=f"sqlite:///{path}", datastore=datastore, retry=retry)
+        store = cls(recorder, description=description, datastore=datastore, retry=retry)
         store._call(recorder.create_table, what="create the events table")
         return store
 
@@ -343,21 +355,26 @@ class EventStore:
     # --- retries -----------------------------------------------------------------------
 
     def _call[T](self, fn: Callable[[], T], *, what: str) -> T:
-        delay = self._retry.initial_backoff_s
-        started = time.monotonic()
-        for attempt in range(1, self._retry.attempts + 1):
-            try:
-                return fn()
-            except OperationalError as exc:
-                if attempt == self._retry.attempts:
-                    raise StoreLockedError(
-                        f"{self.description}: could not {what}: still failing after "
-                        f"{attempt} attempts over {time.monotonic() - started:.1f} s "
-                        f"({exc}); nothing was written by this call"
-                    ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, self._retry.max_backoff_s)
-        raise AssertionError("unreachable")
+        return _retrying(fn, what=what, retry=self._retry, description=self.description)
+
+
+def _retrying[T](fn: Callable[[], T], *, what: str, retry: RetryPolicy, description: str) -> T:
+    """``fn()``, retried with backoff while the database reports itself locked."""
+    delay = retry.initial_backoff_s
+    started = time.monotonic()
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            return fn()
+        except OperationalError as exc:
+            if attempt == retry.attempts:
+                raise StoreLockedError(
+                    f"{description}: could not {what}: still failing after "
+                    f"{attempt} attempts over {time.monotonic() - started:.1f} s "
+                    f"({exc}); nothing was written by this call"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, retry.max_backoff_s)
+    raise AssertionError("unreachable")
 
 
 def _redact(url: str) -> str:

@@ -4,13 +4,15 @@ import collections
 import itertools
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from tapereader.core.store import EventStore
+from tapereader.core.store import EventStore, RetryPolicy, StoreLockedError
 
 WORKER = Path(__file__).with_name("append_worker.py")
 
@@ -87,3 +89,36 @@ def test_two_writer_processes_on_one_file_lose_nothing(tmp_path: Path) -> None:
             assert [(int(e.model_version), int(e.feature_spec_hash)) for e in events] == [
                 (b, i) for b in range(150) for i in range(200)
             ]
+
+
+def test_opening_a_file_another_connection_holds_retries_the_switch_to_wal(
+    tmp_path: Path,
+) -> None:
+    """Two processes creating one store at once: one switches the new file to WAL while
+    the other waits. The switch needs the file to itself, so a reader holding it makes
+    the first attempts fail; the store retries them instead of failing to open."""
+    path = tmp_path / "events.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")  # a file in the default (rollback) journal mode
+    other.execute("BEGIN")
+    other.execute("SELECT * FROM t").fetchall()  # holds a shared lock until COMMIT
+    threading.Timer(0.3, other.execute, args=("COMMIT",)).start()
+    retry = RetryPolicy(attempts=40, initial_backoff_s=0.01, max_backoff_s=0.05)
+    with EventStore.open(f"sqlite:///{path}", lock_timeout_s=0.02, retry=retry) as store:
+        assert store.count() == 0
+    other.close()
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    check.close()
+
+
+def test_a_file_locked_for_longer_than_the_retries_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN")
+    other.execute("SELECT * FROM t").fetchall()
+    retry = RetryPolicy(attempts=3, initial_backoff_s=0.01, max_backoff_s=0.01)
+    with pytest.raises(StoreLockedError, match="could not switch the file to WAL"):
+        EventStore.open(f"sqlite:///{path}", lock_timeout_s=0.02, retry=retry)
+    other.close()
