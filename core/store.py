@@ -8,6 +8,7 @@ no-op and a retried batch never duplicates anything.
 """
 
 import os
+import sqlite3
 import threading
 import time
 import urllib.parse
@@ -156,12 +157,15 @@ class EventStore:
         if not path.parent.exists():
             raise EventStoreError(f"{path}: folder {path.parent} does not exist")
         description = f"sqlite:///{path}"
-        _retrying(
-            lambda: switch_to_wal(str(path), lock_timeout=lock_timeout_s),
-            what="switch the file to WAL",
-            retry=retry,
-            description=description,
-        )
+        try:
+            _retrying(
+                lambda: switch_to_wal(str(path), lock_timeout=lock_timeout_s),
+                what="switch the file to WAL",
+                retry=retry,
+                description=description,
+            )
+        except sqlite3.DatabaseError as exc:  # what is left once "locked" is retried
+            raise EventStoreError(f"{path}: not an SQLite event store ({exc})") from exc
         datastore = TapeSQLiteDatastore(
             str(path), lock_timeout=lock_timeout_s, synchronous=synchronous
         )
@@ -359,7 +363,8 @@ class EventStore:
 
 
 def _retrying[T](fn: Callable[[], T], *, what: str, retry: RetryPolicy, description: str) -> T:
-    """``fn()``, retried with backoff while the database reports itself locked."""
+    """``fn()``, retried with backoff while the database is locked or briefly unreachable
+    (eventsourcing's ``OperationalError``)."""
     delay = retry.initial_backoff_s
     started = time.monotonic()
     for attempt in range(1, retry.attempts + 1):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tapereader.core.store import EventStore, RetryPolicy, StoreLockedError
+from tapereader.core.store import EventStore, EventStoreError, RetryPolicy, StoreLockedError
 
 WORKER = Path(__file__).with_name("append_worker.py")
 
@@ -122,3 +122,11 @@ def test_a_file_locked_for_longer_than_the_retries_is_a_clear_error(tmp_path: Pa
     with pytest.raises(StoreLockedError, match="could not switch the file to WAL"):
         EventStore.open(f"sqlite:///{path}", lock_timeout_s=0.02, retry=retry)
     other.close()
+
+
+def test_a_file_that_is_not_a_database_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    path.write_text("plain text, not SQLite " * 10)
+    with pytest.raises(EventStoreError, match=r"events\.db: not an SQLite event store"):
+        EventStore.open(path)
+    assert path.read_text() == "plain text, not SQLite " * 10  # left as it was
