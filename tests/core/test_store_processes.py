@@ -91,6 +91,16 @@ def test_two_writer_processes_on_one_file_lose_nothing(tmp_path: Path) -> None:
             ]
 
 
+def _reader_holding(path: Path) -> sqlite3.Connection:
+    """A new file in the default (rollback) journal mode, and a connection holding a
+    shared lock on it until it commits (usable from another thread)."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN")
+    other.execute("SELECT * FROM t").fetchall()
+    return other
+
+
 def test_opening_a_file_another_connection_holds_retries_the_switch_to_wal(
     tmp_path: Path,
 ) -> None:
@@ -98,10 +108,7 @@ def test_opening_a_file_another_connection_holds_retries_the_switch_to_wal(
     the other waits. The switch needs the file to itself, so a reader holding it makes
     the first attempts fail; the store retries them instead of failing to open."""
     path = tmp_path / "events.db"
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("CREATE TABLE t (x)")  # a file in the default (rollback) journal mode
-    other.execute("BEGIN")
-    other.execute("SELECT * FROM t").fetchall()  # holds a shared lock until COMMIT
+    other = _reader_holding(path)
     threading.Timer(0.3, other.execute, args=("COMMIT",)).start()
     retry = RetryPolicy(attempts=40, initial_backoff_s=0.01, max_backoff_s=0.05)
     with EventStore.open(f"sqlite:///{path}", lock_timeout_s=0.02, retry=retry) as store:
@@ -113,14 +120,10 @@ def test_opening_a_file_another_connection_holds_retries_the_switch_to_wal(
 
 
 def test_a_file_locked_for_longer_than_the_retries_is_a_clear_error(tmp_path: Path) -> None:
-    path = tmp_path / "events.db"
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("CREATE TABLE t (x)")
-    other.execute("BEGIN")
-    other.execute("SELECT * FROM t").fetchall()
+    other = _reader_holding(tmp_path / "events.db")
     retry = RetryPolicy(attempts=3, initial_backoff_s=0.01, max_backoff_s=0.01)
-    with pytest.raises(StoreLockedError, match="could not switch the file to WAL"):
-        EventStore.open(f"sqlite:///{path}", lock_timeout_s=0.02, retry=retry)
+    with pytest.raises(StoreLockedError, match="events.db: could not switch the file to WAL"):
+        EventStore.open(tmp_path / "events.db", lock_timeout_s=0.02, retry=retry)
     other.close()
 
 
