@@ -122,7 +122,7 @@ def test_opening_a_file_another_connection_holds_retries_the_switch_to_wal(
 def test_a_file_locked_for_longer_than_the_retries_is_a_clear_error(tmp_path: Path) -> None:
     other = _reader_holding(tmp_path / "events.db")
     retry = RetryPolicy(attempts=3, initial_backoff_s=0.01, max_backoff_s=0.01)
-    with pytest.raises(StoreLockedError, match="events.db: could not switch the file to WAL"):
+    with pytest.raises(StoreLockedError, match=r"events\.db: could not switch the file to WAL"):
         EventStore.open(tmp_path / "events.db", lock_timeout_s=0.02, retry=retry)
     other.close()
 
